@@ -1,0 +1,3 @@
+from opscore.cli import main
+
+raise SystemExit(main())

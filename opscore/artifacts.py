@@ -1,0 +1,182 @@
+"""The model store: immutable version folders written atomically, loaded only when checksums match.
+
+``<model_store>/<version_id>/`` holds ``model.joblib``, ``model.sha256``, ``feature_schema.json``,
+``reference_profile.json``, ``input_example.json`` and ``fingerprint.txt``. Training data lives apart,
+in ``<model_store>/.datasets/<fingerprint>.parquet``, shared by versions trained on the same data.
+Everything is written under ``.staging/``, fsynced and renamed into place, so a crash never leaves a
+half version where a reader could find it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from opscore.exceptions import BadInputError, ConflictError, IntegrityError, NotFoundError
+
+VERSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+STAGING = ".staging"
+DATASETS = ".datasets"
+ARTIFACT = "model.joblib"
+
+
+def check_version_id(version_id: str) -> str:
+    """Refuse ids that could escape the store or collide with its own folders."""
+    if not isinstance(version_id, str) or not VERSION_ID.fullmatch(version_id):
+        raise BadInputError(
+            f"version id {version_id!r} is malformed: use 1-64 of letters, digits, '.', '_' and '-'"
+        )
+    if version_id.startswith("."):
+        raise BadInputError(f"version id {version_id!r} may not start with '.' (reserved for the store's own folders)")
+    return version_id
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _staging_dir(root: Path) -> Path:
+    staging = root / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    path = staging / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
+def write_version(root: Path, version_id: str, model: Any, documents: dict[str, Any]) -> str:
+    """Write a version folder atomically; returns the artifact's sha256.
+
+    ``documents`` maps file names to JSON-serialisable objects written beside the artifact.
+    """
+    check_version_id(version_id)
+    final = root / version_id
+    if final.exists():
+        raise ConflictError(f"model store already has a folder for {version_id!r}; version ids are never reused")
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    blob = buffer.getvalue()
+    digest = sha256_bytes(blob)
+    staging = _staging_dir(root)
+    try:
+        _write_file(staging / ARTIFACT, blob)
+        _write_file(staging / "model.sha256", f"{digest}  {ARTIFACT}\n".encode())
+        for name, document in documents.items():
+            _write_file(staging / name, json.dumps(document, indent=1, default=str).encode())
+        _fsync_dir(staging)
+        try:
+            os.rename(staging, final)
+        except OSError as exc:
+            raise ConflictError(f"model store already has a folder for {version_id!r}") from exc
+        _fsync_dir(root)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return digest
+
+
+def write_dataset(root: Path, fingerprint: str, frame: pd.DataFrame) -> Path:
+    """Keep a version's training data (once per fingerprint), written atomically."""
+    folder = root / DATASETS
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{fingerprint}.parquet"
+    if final.exists():
+        return final
+    temporary = folder / f".{fingerprint}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    frame.to_parquet(temporary, index=False)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    _fsync_dir(folder)
+    return final
+
+
+def read_dataset(root: Path, fingerprint: str) -> pd.DataFrame:
+    path = root / DATASETS / f"{fingerprint}.parquet"
+    if not path.exists():
+        raise NotFoundError(f"training data {fingerprint[:12]}… is not in the model store")
+    return pd.read_parquet(path)
+
+
+def read_document(root: Path, version_id: str, name: str) -> Any:
+    path = root / check_version_id(version_id) / name
+    if not path.exists():
+        raise NotFoundError(f"version {version_id!r} has no {name} in the model store")
+    return json.loads(path.read_text())
+
+
+def load_model(root: Path, version_id: str, expected_sha256: str) -> Any:
+    """Unpickle a version's artifact only after its bytes match the registry's checksum."""
+    path = root / check_version_id(version_id) / ARTIFACT
+    if not path.exists():
+        raise NotFoundError(f"version {version_id!r} has no artifact in the model store ({path})")
+    blob = path.read_bytes()
+    actual = sha256_bytes(blob)
+    if actual != expected_sha256:
+        raise IntegrityError(
+            f"checksum mismatch for version {version_id!r}: the registry records sha256 {expected_sha256[:12]}…, "
+            f"the artifact on disk has {actual[:12]}…; refusing to load it"
+        )
+    return joblib.load(io.BytesIO(blob))
+
+
+def remove_stale_staging(root: Path, older_than_seconds: float = 0.0) -> int:
+    """Delete staging folders left by processes that died mid-write; returns how many."""
+    staging = root / STAGING
+    if not staging.is_dir():
+        return 0
+    removed = 0
+    for entry in staging.iterdir():
+        pid_text = entry.name.split("-", 1)[0]
+        alive = pid_text.isdigit() and (int(pid_text) == os.getpid() or _pid_alive(int(pid_text)))
+        if not alive and time.time() - entry.stat().st_mtime >= older_than_seconds:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def quarantine_orphan(root: Path, version_id: str) -> Path | None:
+    """Move aside a version folder that no registry row claims (a crash between rename and insert)."""
+    folder = root / version_id
+    if not folder.exists():
+        return None
+    target = root / STAGING / f"orphan-{version_id}-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(folder, target)
+    shutil.rmtree(target, ignore_errors=True)
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,111 @@
+"""Settings in one place: defaults < ``opscore.toml`` < ``OPSCORE_*`` environment variables.
+
+Every field can be set in the TOML file (top-level key of the same name) or through the environment
+as ``OPSCORE_<NAME>`` in upper case, e.g. ``OPSCORE_DB_URL`` or ``OPSCORE_MODEL_STORE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from opscore.exceptions import BadInputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration; build it with :func:`load_settings`."""
+
+    workspace: Path = field(default_factory=Path.cwd)
+    model_store: Path = Path("model_store")
+    db_url: str = ""
+    # Where generated secrets (admin token, operator password hash) live, mode 0600.
+    secrets_dir: Path = Path("metrics")
+    admin_token: str = ""
+    operator_password: str = ""
+    seed: int = 42
+    holdout_fraction: float = 0.2
+    # Serving
+    max_instances_per_request: int = 10_000
+    alias_poll_seconds: float = 0.25
+    batching: bool = True
+    batch_max_size: int = 64
+    batch_max_wait_ms: float = 2.0
+    # Telemetry
+    telemetry: bool = True
+    telemetry_buffer: int = 200_000
+    telemetry_batch: int = 5_000
+    telemetry_flush_seconds: float = 0.25
+    live_window: int = 1_000
+    retention_days: float = 30.0
+
+    @property
+    def model_store_path(self) -> Path:
+        return _under(self.workspace, self.model_store)
+
+    @property
+    def secrets_path(self) -> Path:
+        return _under(self.workspace, self.secrets_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{_under(self.workspace, Path('metrics')) / 'opscore.db'}"
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+def _coerce(name: str, kind: type, raw: object) -> object:
+    try:
+        if kind is bool and isinstance(raw, str):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind is Path:
+            return Path(str(raw))
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"setting {name!r}: cannot read {raw!r} as {kind.__name__}") from exc
+
+
+_TYPES = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}
+
+
+def load_settings(workspace: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Resolve settings for ``workspace`` (default: the current directory)."""
+    env = dict(os.environ if env is None else env)
+    workspace = Path(env.get("OPSCORE_WORKSPACE", workspace or Path.cwd())).resolve()
+    values: dict[str, object] = {"workspace": workspace}
+    toml_path = Path(env.get("OPSCORE_CONFIG", workspace / "opscore.toml"))
+    file_values: dict[str, object] = {}
+    if toml_path.is_file():
+        try:
+            file_values = tomllib.loads(toml_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInputError(f"{toml_path}: not valid TOML ({exc})") from exc
+    for f in fields(Settings):
+        if f.name == "workspace":
+            continue
+        kind = _TYPES[str(f.type)]
+        if f.name in file_values:
+            values[f.name] = _coerce(f.name, kind, file_values[f.name])
+        env_key = f"OPSCORE_{f.name.upper()}"
+        if env.get(env_key, "") != "":
+            values[f.name] = _coerce(f.name, kind, env[env_key])
+    unknown = set(file_values) - {f.name for f in fields(Settings)} - {"auth"}
+    if unknown:
+        raise BadInputError(f"{toml_path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return Settings(**values)
+
+
+def replace(settings: Settings, **changes: object) -> Settings:
+    """A copy of ``settings`` with some fields changed (tests and benchmarks use this)."""
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,245 @@
+"""The one storage interface: SQLAlchemy 2 Core over SQLite (WAL) by default, PostgreSQL by URL.
+
+Every capability keeps its state in the tables declared here, so one schema version covers the
+whole workspace. Write transactions that read-then-write (alias moves) use :meth:`Store.write`,
+which takes the write lock up front (``BEGIN IMMEDIATE`` on SQLite, row locks on PostgreSQL) so two
+operators can never interleave.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import OperationalError
+
+from opscore.config import Settings
+from opscore.exceptions import IntegrityError, StoreUnavailable
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("version_id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("feature_schema", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("parent_version", String(64)),
+    Column("created_by", String(32), nullable=False),
+    Column("notes", Text, nullable=False, default=""),
+    Column("training_rows", Integer, nullable=False),
+    Column("train_seconds", Float, nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version_id", String(64)),
+    Column("updated_at", Float, nullable=False),
+    Column("generation", BigInteger, nullable=False, default=0),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("alias", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_version", String(64)),
+    Column("to_version", String(64)),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("alert_id", String(64)),
+    Column("experiment_id", String(64)),
+    Column("task_id", String(64)),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("version_id", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("features", Text, nullable=False),
+    Column("prediction", Text),
+    Column("probability", Float),
+    Column("error", Text),
+    Column("label", Text),
+    Column("labelled_at", Float),
+    Index("ix_predictions_request_id", "request_id", unique=True),
+    Index("ix_predictions_at", "at"),
+    Index("ix_predictions_version_at", "version_id", "at"),
+)
+
+# One row per (minute, version, source): count, errors, latency sum and a sparse histogram over
+# fine log-spaced buckets, so percentiles over any window cost the same whatever the traffic.
+latency_rollups = Table(
+    "latency_rollups",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("latency_sum_ms", Float, nullable=False),
+    Column("histogram", Text, nullable=False),
+)
+
+ALIASES = ("production", "candidate")
+
+
+class Store:
+    """A handle on the workspace database; cheap to share within a process."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (autocommitted, never holds the write lock)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the store at {_redact(self.url)} is unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction holding the write lock from its first statement; commits on success."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(opscore_immediate=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the store at {_redact(self.url)} is unavailable: {exc.orig}") from exc
+
+    def lock_alias_rows(self, conn: Connection) -> None:
+        """On PostgreSQL, lock the alias rows so concurrent moves serialize (SQLite already does)."""
+        if not self.is_sqlite:
+            conn.execute(select(aliases.c.name).with_for_update())
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy's BEGIN (below) control transactions instead of the driver.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = "IMMEDIATE" if conn.get_execution_options().get("opscore_immediate") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_stores: dict[tuple[str, int], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(settings: Settings) -> Store:
+    """The store for ``settings``, created and schema-checked on first use in this process."""
+    url = settings.database_url
+    key = (url, os.getpid())
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = Store(url, _make_engine(url))
+            _ensure_schema(store)
+            _stores[key] = store
+        return store
+
+
+def dispose_stores() -> None:
+    """Close every pooled connection (tests use this between workspaces)."""
+    with _stores_lock:
+        for store in _stores.values():
+            store.engine.dispose()
+        _stores.clear()
+
+
+def _ensure_schema(store: Store) -> None:
+    with store.write() as conn:
+        if not store.is_sqlite:
+            # Replicas starting together must not race each other creating tables.
+            conn.execute(text("SELECT pg_advisory_xact_lock(7270011)"))
+        metadata.create_all(conn, checkfirst=True)
+        row = conn.execute(
+            select(schema_info.c.value).where(schema_info.c.key == "schema_version")
+        ).first()
+        if row is None:
+            conn.execute(insert(schema_info).values(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif int(row.value) > SCHEMA_VERSION:
+            raise IntegrityError(
+                f"the store's schema version is {row.value}, newer than this opscore understands "
+                f"({SCHEMA_VERSION}); upgrade opscore instead of letting it touch that database"
+            )
+        present = set(conn.execute(select(aliases.c.name)).scalars())
+        for name in ALIASES:
+            if name not in present:
+                conn.execute(insert(aliases).values(name=name, version_id=None, updated_at=time.time(), generation=0))
