@@ -28,6 +28,9 @@ class Settings:
     operator_password: str = ""
     seed: int = 42
     holdout_fraction: float = 0.2
+    # Ensemble size: the forest's trees and the boosting rounds (smaller trains faster, e.g. in tests).
+    forest_trees: int = 100
+    boosting_rounds: int = 200
     # Serving
     max_instances_per_request: int = 10_000
     alias_poll_seconds: float = 0.25
@@ -41,6 +44,9 @@ class Settings:
     telemetry_flush_seconds: float = 0.25
     live_window: int = 1_000
     retention_days: float = 30.0
+    # Dashboard
+    dashboard_upload_mb: float = 25.0
+    dashboard_refresh_seconds: float = 2.0
 
     @property
     def model_store_path(self) -> Path:

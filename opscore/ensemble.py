@@ -38,20 +38,20 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from opscore.features import FeatureSchema
 
 
-def ensemble_params(task: str, seed: int) -> dict[str, Any]:
+def ensemble_params(task: str, seed: int, trees: int = 100, rounds: int = 200) -> dict[str, Any]:
     """The hyper-parameters recorded with each version."""
     return {
         "task": task,
         "seed": seed,
         "members": ["hist_gradient_boosting", "random_forest", "logistic_regression" if task == "classification" else "ridge"],
         "voting": "soft" if task == "classification" else "mean",
-        "hist_gradient_boosting": {"max_iter": 200, "learning_rate": 0.1},
-        "random_forest": {"n_estimators": 100, "min_samples_leaf": 2},
+        "hist_gradient_boosting": {"max_iter": rounds, "learning_rate": 0.1},
+        "random_forest": {"n_estimators": trees, "min_samples_leaf": 2},
         "linear": {"C": 1.0} if task == "classification" else {"alpha": 1.0},
     }
 
 
-def build_pipeline(schema: FeatureSchema, seed: int) -> Pipeline:
+def build_pipeline(schema: FeatureSchema, seed: int, trees: int = 100, rounds: int = 200) -> Pipeline:
     numeric = [f.name for f in schema.features if f.kind == "numeric"]
     categorical = [f.name for f in schema.features if f.kind == "categorical"]
     preprocess = ColumnTransformer(
@@ -72,8 +72,8 @@ def build_pipeline(schema: FeatureSchema, seed: int) -> Pipeline:
     if schema.task == "classification":
         model: Any = VotingClassifier(
             [
-                ("hist_gradient_boosting", HistGradientBoostingClassifier(max_iter=200, random_state=seed)),
-                ("random_forest", RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1)),
+                ("hist_gradient_boosting", HistGradientBoostingClassifier(max_iter=rounds, random_state=seed)),
+                ("random_forest", RandomForestClassifier(n_estimators=trees, min_samples_leaf=2, random_state=seed, n_jobs=1)),
                 ("logistic_regression", LogisticRegression(C=1.0, max_iter=2_000)),
             ],
             voting="soft",
@@ -81,8 +81,8 @@ def build_pipeline(schema: FeatureSchema, seed: int) -> Pipeline:
     else:
         model = VotingRegressor(
             [
-                ("hist_gradient_boosting", HistGradientBoostingRegressor(max_iter=200, random_state=seed)),
-                ("random_forest", RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1)),
+                ("hist_gradient_boosting", HistGradientBoostingRegressor(max_iter=rounds, random_state=seed)),
+                ("random_forest", RandomForestRegressor(n_estimators=trees, min_samples_leaf=2, random_state=seed, n_jobs=1)),
                 ("ridge", Ridge(alpha=1.0)),
             ]
         )

@@ -86,7 +86,7 @@ def train_version(
     schema = infer_schema(features, target, task, classes)
 
     progress(STAGES[1], 0.1)
-    pipeline = build_pipeline(schema, settings.seed)
+    pipeline = build_pipeline(schema, settings.seed, settings.forest_trees, settings.boosting_rounds)
     try:
         pipeline.fit(x_train, y_train)
     except ValueError as exc:
@@ -121,7 +121,7 @@ def train_version(
         created_at=time.time(),
         task=task,
         target=target,
-        params=ensemble_params(task, settings.seed),
+        params=ensemble_params(task, settings.seed, settings.forest_trees, settings.boosting_rounds),
         metrics=metrics,
         fingerprint=data_fingerprint,
         feature_schema=schema,
