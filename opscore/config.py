@@ -37,6 +37,8 @@ class Settings:
     batching: bool = True
     batch_max_size: int = 64
     batch_max_wait_ms: float = 2.0
+    # Largest /predict body read before refusing it (413), so an oversized upload is never parsed.
+    max_request_bytes: int = 16_000_000
     # Telemetry
     telemetry: bool = True
     telemetry_buffer: int = 200_000
