@@ -38,7 +38,7 @@ def check_version_id(version_id: str) -> str:
             f"version id {version_id!r} is malformed: use 1-64 of letters, digits, '.', '_' and '-'"
         )
     if version_id.startswith("."):
-        raise BadInputError(f"version id {version_id!r} may not start with '.' (reserved for the store's own folders)")
+        raise BadInputError(f"version id {version_id!r} is malformed: it may not start with '.' (reserved for the store's own folders)")
     return version_id
 
 

@@ -26,6 +26,10 @@ def read_csv_bytes(raw: bytes, name: str = "the file", max_bytes: int = MAX_CSV_
         raise BadInputError(f"{name} is empty")
     if b"\x00" in raw[:65536]:
         raise BadInputError(f"{name} is not a CSV file: it contains binary data")
+    if raw.lstrip()[:1] in (b"{", b"["):
+        raise BadInputError(f"{name} is not a CSV file: it looks like JSON")
+    if raw.lstrip()[:5].lower() in (b"<?xml", b"<html", b"<!doc"):
+        raise BadInputError(f"{name} is not a CSV file: it looks like XML/HTML")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
