@@ -14,7 +14,8 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 def machine() -> str:
     memory = ""
     try:
-        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
         memory = f", {kib / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration, ValueError):
         pass
