@@ -1,0 +1,46 @@
+"""opscore's operator dashboard: ``streamlit run dashboard.py`` (or ``opscore dashboard``).
+
+This file sets the page up, renders the shared sidebar (model, time window, sign-in) and hands
+over to the page the operator picked. Pages live in ``pages/``, grouped as the operator works:
+watch (Monitor), decide which version serves (Models), act (Operations).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# Pages import their shared module as ``pages._shared``; make that work however Streamlit was started.
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from opscore.exceptions import OpscoreError  # noqa: E402
+from pages import _shared  # noqa: E402
+
+st.set_page_config(page_title="opscore", page_icon=":material/monitoring:", layout="wide")
+
+PAGES = {
+    "Monitor": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/live.py", title="Live predictions", icon=":material/bolt:"),
+        st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
+    ],
+    "Models": [
+        st.Page("pages/versions.py", title="Versions", icon=":material/history:"),
+    ],
+    "Operations": [
+        st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+try:
+    settings = _shared.settings()
+    _shared.sidebar(settings)
+    _shared.announce_generated_password(settings)
+    page.run()
+except OpscoreError as exc:
+    _shared.show_error(exc)

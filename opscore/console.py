@@ -1,0 +1,490 @@
+"""What each dashboard page shows, assembled by one call per page so the pages stay thin.
+
+The dashboard renders these objects and nothing else: the registry, the ledger and the telemetry
+rollups are read here, never in ``pages/``. Figures over a time window read the per-minute rollups
+only, so a page costs the same with a thousand or a million logged predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from opscore import registry, telemetry
+from opscore.config import Settings
+from opscore.exceptions import BadInputError, NotFoundError
+from opscore.features import schema_differences
+from opscore.plots import ProductionChange
+from opscore.registry import Actor, LedgerEntry, VersionInfo
+from opscore.store import open_store
+
+# Time windows an operator picks from; None means "since the first logged prediction".
+WINDOWS: dict[str, float | None] = {
+    "Last 15 minutes": 15 * 60,
+    "Last hour": 3600,
+    "Last 6 hours": 6 * 3600,
+    "Last 24 hours": 24 * 3600,
+    "Last 7 days": 7 * 24 * 3600,
+    "All time": None,
+}
+DEFAULT_WINDOW = "Last 24 hours"
+# About this many points per chart, whatever the window; rollups are per minute, so never finer.
+POINTS_PER_CHART = 120
+HEADLINE_METRICS = {"classification": ("roc_auc", "accuracy", "f1", "log_loss"), "regression": ("r2", "rmse", "mae")}
+METRIC_LABELS = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "f1": "F1", "log_loss": "log loss", "r2": "R²",
+                 "rmse": "RMSE", "mae": "MAE"}
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
+
+
+def when(epoch: float | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """An epoch time as operators read it in tables: UTC, to the second unless ``fmt`` says otherwise."""
+    if epoch is None or (isinstance(epoch, float) and math.isnan(epoch)):
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime(fmt)
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name)
+
+
+def duration(seconds: float) -> str:
+    """A duration in the largest unit that keeps it readable (45 s, 12 min, 3.5 h, 2.1 d)."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time range [start, end) in epoch seconds, with the bucket size its charts use."""
+
+    label: str
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end - self.start, 60.0)
+
+    @property
+    def step_seconds(self) -> int:
+        raw = self.seconds / POINTS_PER_CHART
+        for step in (60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
+            if raw <= step:
+                return step
+        return 86400
+
+
+def resolve_window(settings: Settings, label: str, now: float | None = None) -> Window:
+    """The window an operator picked, ending now; "All time" starts at the first logged request."""
+    if label not in WINDOWS:
+        raise BadInputError(f"unknown time window {label!r}; choose one of: {', '.join(WINDOWS)}")
+    # Whole minutes, so the exact figures (raw rows) and the estimates (minute rollups) cover the same requests.
+    end = math.ceil((time.time() if now is None else now) / 60) * 60
+    length = WINDOWS[label]
+    if length is not None:
+        return Window(label, end - length, end)
+    summary = telemetry.version_latency_summary(open_store(settings))
+    first = float(summary["first_at"].min()) if not summary.empty else end - 3600
+    return Window(label, math.floor(first / 60) * 60, end)
+
+
+def production_changes(settings: Settings) -> list[ProductionChange]:
+    """Every production move (for chart markers), oldest first."""
+    entries = registry.ledger_entries(open_store(settings), alias="production", newest_first=False)
+    return [ProductionChange(e.at, e.to_version, e.action) for e in entries if e.to_version]
+
+
+def headline_metrics(info: VersionInfo) -> list[str]:
+    """The holdout metrics worth a column for this version's task, in the order operators read them."""
+    preferred = HEADLINE_METRICS.get(info.task, ())
+    return [m for m in preferred if m in info.metrics] + [m for m in info.metrics if m not in preferred]
+
+
+def metrics_side_by_side(left: VersionInfo | None, right: VersionInfo) -> pd.DataFrame:
+    """Holdout metrics of two versions: metric, <left>, <right>, change (right - left), better (which one).
+
+    With no ``left`` (nothing to compare with) only ``right``'s column is filled.
+    """
+    names = list(dict.fromkeys((headline_metrics(left) if left else []) + headline_metrics(right)))
+    frame = pd.DataFrame({"metric": [metric_label(m) for m in names],
+                          right.version_id: [right.metrics.get(m) for m in names]})
+    if left is None or left.version_id == right.version_id:
+        return frame
+    frame.insert(1, left.version_id, [left.metrics.get(m) for m in names])
+    change = frame[right.version_id].astype(float) - frame[left.version_id].astype(float)
+    frame["change"] = change
+    better = []
+    for name, delta in zip(names, change, strict=True):
+        if pd.isna(delta) or delta == 0:
+            better.append("—")
+        else:
+            right_wins = delta < 0 if name in LOWER_IS_BETTER else delta > 0
+            better.append(right.version_id if right_wins else left.version_id)
+    frame["better"] = better
+    return frame
+
+
+# --- Versions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One version as the history shows it: registry facts plus how it behaved while it served."""
+
+    info: VersionInfo
+    by: str
+    requests: int
+    errors: int
+    p95_ms: float | None
+    error_rate: float | None
+    production_seconds: float
+
+
+@dataclass(frozen=True)
+class VersionBoard:
+    """Everything the Versions page shows: history, who holds which alias, the rollback target, the ledger."""
+
+    rows: list[VersionRow]
+    production: str | None
+    candidate: str | None
+    rollback_target: str | None
+    ledger: list[LedgerEntry]
+    production_since: float | None = None
+
+    def row(self, version_id: str | None) -> VersionRow | None:
+        return next((r for r in self.rows if r.info.version_id == version_id), None)
+
+    def history_frame(self) -> pd.DataFrame:
+        metric_names = list(dict.fromkeys(m for row in self.rows for m in headline_metrics(row.info)))
+        records = []
+        for row in self.rows:
+            record = {
+                "version": row.info.version_id,
+                "aliases": ", ".join(row.info.aliases),
+                "created (UTC)": when(row.info.created_at, "%Y-%m-%d %H:%M"),
+                "by": row.by,
+                "parent": row.info.parent_version or "",
+                "training rows": row.info.training_rows,
+            }
+            record.update({metric_label(m): row.info.metrics.get(m) for m in metric_names})
+            record.update({
+                "requests": row.requests,
+                "live p95 (ms)": row.p95_ms,
+                "error rate (%)": None if row.error_rate is None else row.error_rate * 100,
+                "in production": duration(row.production_seconds) if row.production_seconds else "",
+            })
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+
+    def ledger_frame(self) -> pd.DataFrame:
+        return ledger_frame(self.ledger)
+
+
+def ledger_frame(entries: list[LedgerEntry]) -> pd.DataFrame:
+    """Ledger entries as a table: who moved which alias from where to where, when and why."""
+    return pd.DataFrame.from_records(
+        [
+            {"#": e.id, "time": when(e.at), "alias": e.alias, "action": e.action, "from": e.from_version or "—",
+             "to": e.to_version or "—", "operator": e.actor, "reason": e.reason}
+            for e in entries
+        ],
+        columns=["#", "time", "alias", "action", "from", "to", "operator", "reason"],
+    )
+
+
+def version_board(settings: Settings) -> VersionBoard:
+    """Version history with live p95/error rate per version, aliases, rollback target and the ledger."""
+    store = open_store(settings)
+    found = registry.list_versions(store)
+    summary = telemetry.version_latency_summary(store).set_index("version_id")
+    entries = registry.ledger_entries(store)
+    first_actor: dict[str, str] = {}
+    for entry in reversed(entries):
+        if entry.to_version and entry.to_version not in first_actor:
+            first_actor[entry.to_version] = entry.actor
+    served: dict[str, float] = {}
+    now = time.time()
+    periods = registry.production_periods(store)
+    for version_id, start, end in periods:
+        served[version_id] = served.get(version_id, 0.0) + ((end or now) - start)
+    rows = []
+    for info in found:
+        live = summary.loc[info.version_id] if info.version_id in summary.index else None
+        count = int(live["count"]) if live is not None else 0
+        rows.append(
+            VersionRow(
+                info=info,
+                by=first_actor.get(info.version_id, info.created_by),
+                requests=count,
+                errors=int(live["errors"]) if live is not None else 0,
+                p95_ms=float(live["p95_ms"]) if count else None,
+                error_rate=float(live["error_rate"]) if count else None,
+                production_seconds=served.get(info.version_id, 0.0),
+            )
+        )
+    production = registry.alias_target(store, "production")
+    return VersionBoard(
+        rows=rows,
+        production=production,
+        candidate=registry.alias_target(store, "candidate"),
+        rollback_target=registry.previous_production(store) if production else None,
+        ledger=entries,
+        production_since=periods[-1][1] if periods and periods[-1][2] is None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions side by side: holdout metrics, schema differences, live behaviour."""
+
+    left: VersionInfo
+    right: VersionInfo
+    metrics: pd.DataFrame  # metric, <left>, <right>, change, better
+    schema_differences: list[str]
+    live: pd.DataFrame  # measure, <left>, <right>
+
+
+def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
+    """Holdout metrics, schema differences (left -> right) and live figures of two versions."""
+    if left == right:
+        raise BadInputError(f"pick two different versions to compare (both are {left!r})")
+    store = open_store(settings)
+    a, b = registry.get_version(store, left), registry.get_version(store, right)
+    metrics = metrics_side_by_side(a, b)
+    summary = telemetry.version_latency_summary(store).set_index("version_id")
+
+    def live(version_id: str, column: str) -> float | None:
+        if version_id not in summary.index or not summary.loc[version_id, "count"]:
+            return None
+        return float(summary.loc[version_id, column])
+
+    measures = {"requests": ("count", 1), "p95 latency (ms)": ("p95_ms", 1), "error rate (%)": ("error_rate", 100)}
+    live_frame = pd.DataFrame({"measure (all logged traffic)": list(measures)} | {
+        version: [None if (v := live(version, column)) is None else v * scale for column, scale in measures.values()]
+        for version in (left, right)
+    })
+    return Comparison(a, b, metrics, schema_differences(a.feature_schema, b.feature_schema), live_frame)
+
+
+# --- Alias moves (rollback, promote, discard) behind a confirmation ---------------------------------
+
+MOVES = ("rollback", "promote", "discard")
+
+
+@dataclass(frozen=True)
+class PendingMove:
+    """An alias move an operator asked for and must confirm, with its pre-flight result."""
+
+    action: str
+    version_id: str
+    from_version: str | None
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(passed for _, passed, _ in self.checks)
+
+    @property
+    def summary(self) -> str:
+        if self.action == "discard":
+            return f"Discard candidate {self.version_id} (the version stays in the registry)"
+        verb = "Roll back" if self.action == "rollback" else "Promote"
+        return f"{verb} production: {self.from_version or '(none)'} → {self.version_id}"
+
+
+def prepare_move(settings: Settings, action: str, version_id: str) -> PendingMove:
+    """Describe a move and run its pre-flight check (checksum, load, predict, schema) without moving."""
+    if action not in MOVES:
+        raise BadInputError(f"unknown action {action!r}; expected one of {', '.join(MOVES)}")
+    store = open_store(settings)
+    registry.get_version(store, version_id)
+    if action == "discard":
+        if registry.alias_target(store, "candidate") != version_id:
+            raise NotFoundError(f"{version_id!r} is not the candidate any more; nothing to discard")
+        return PendingMove(action, version_id, version_id)
+    report = registry.preflight(settings, version_id)
+    return PendingMove(action, version_id, registry.alias_target(store, "production"), list(report.checks))
+
+
+def carry_out(settings: Settings, move: PendingMove, actor: Actor, reason: str) -> LedgerEntry | None:
+    """Make a confirmed move; refuses if production moved meanwhile, or without an operator and a reason."""
+    actor.require_operator(f"{move.action} of {move.version_id}")
+    if not reason.strip():
+        raise BadInputError("a reason is required: the ledger records why every alias moved")
+    if move.action == "discard":
+        return registry.clear_candidate(settings, actor, reason)
+    return registry.move_alias(
+        settings, move.version_id, actor, reason, action=move.action, expected_from=move.from_version
+    )
+
+
+# --- Overview -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Health at a glance over a window, with the previous window of the same length for comparison."""
+
+    window: Window
+    versions: int
+    production: VersionInfo | None
+    candidate: VersionInfo | None
+    last_retrain: VersionInfo | None
+    requests: int
+    errors: int
+    p95_ms: float | None
+    previous_requests: int
+    previous_p95_ms: float | None
+    previous_error_rate: float | None
+    series: pd.DataFrame
+    markers: list[ProductionChange]
+    recent_moves: list[LedgerEntry]
+
+    @property
+    def requests_per_minute(self) -> float:
+        return self.requests / (self.window.seconds / 60)
+
+    @property
+    def previous_requests_per_minute(self) -> float:
+        return self.previous_requests / (self.window.seconds / 60)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def overview(settings: Settings, window_label: str, version_id: str | None = None) -> Overview:
+    """Production and candidate, traffic, p95 and error rate over the window, and the last retrain."""
+    store = open_store(settings)
+    window = resolve_window(settings, window_label)
+    found = registry.list_versions(store)
+    by_id = {v.version_id: v for v in found}
+    current = telemetry.window_percentiles(store, window.start, window.end, version_id=version_id)
+    before = telemetry.window_percentiles(store, window.start - window.seconds, window.start, version_id=version_id)
+    retrained = [v for v in found if v.created_by == "retrain" or v.parent_version]
+    return Overview(
+        window=window,
+        versions=len(found),
+        production=by_id.get(registry.alias_target(store, "production") or ""),
+        candidate=by_id.get(registry.alias_target(store, "candidate") or ""),
+        last_retrain=max(retrained, key=lambda v: v.created_at) if retrained else None,
+        requests=current["count"],
+        errors=current["errors"],
+        p95_ms=current["p95_ms"],
+        previous_requests=before["count"],
+        previous_p95_ms=before["p95_ms"],
+        previous_error_rate=before["errors"] / before["count"] if before["count"] else None,
+        series=telemetry.latency_series(store, window.start, window.end, version_id=version_id,
+                                        step_seconds=window.step_seconds),
+        markers=production_changes(settings),
+        recent_moves=registry.ledger_entries(store, limit=5),
+    )
+
+
+# --- Latency ------------------------------------------------------------------------------------
+
+# Above this many raw rows the exact p95 is computed only when asked: it reads every row.
+EXACT_ROW_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Latency over a window: series per version, window figures per version, exact vs estimated p95."""
+
+    window: Window
+    version_id: str | None
+    series: pd.DataFrame
+    per_version: pd.DataFrame  # version, requests, errors, error rate (%), p50/p95/p99 (ms)
+    estimated: dict
+    exact: dict | None
+    markers: list[ProductionChange]
+
+    @property
+    def exact_needs_request(self) -> bool:
+        """True when the window holds too many raw rows to read on every page view."""
+        return self.exact is None and self.estimated["count"] > 0
+
+
+def latency_report(settings: Settings, window_label: str, version_id: str | None = None,
+                   exact: bool = False) -> LatencyReport:
+    """p50/p95/p99, throughput and errors per version from rollups; exact p95 from raw rows when cheap
+    (or when ``exact`` is asked for)."""
+    store = open_store(settings)
+    window = resolve_window(settings, window_label)
+    series = telemetry.latency_series(store, window.start, window.end, version_id=version_id,
+                                      step_seconds=window.step_seconds)
+    estimated = telemetry.window_percentiles(store, window.start, window.end, version_id=version_id)
+    rows = []
+    for version in sorted(series["version_id"].unique()) if not series.empty else []:
+        figures = telemetry.window_percentiles(store, window.start, window.end, version_id=version)
+        rows.append({"version": version, "requests": figures["count"], "errors": figures["errors"],
+                     "error rate (%)": 100 * figures["errors"] / figures["count"] if figures["count"] else None,
+                     "p50 (ms)": figures["p50_ms"], "p95 (ms)": figures["p95_ms"], "p99 (ms)": figures["p99_ms"],
+                     "mean (ms)": figures["mean_ms"]})
+    exact_figures = None
+    if estimated["count"] and (exact or estimated["count"] <= EXACT_ROW_LIMIT):
+        exact_figures = telemetry.exact_percentiles(store, window.start, window.end, version_id=version_id)
+    return LatencyReport(
+        window=window,
+        version_id=version_id,
+        series=series,
+        per_version=pd.DataFrame.from_records(
+            rows, columns=["version", "requests", "errors", "error rate (%)", "p50 (ms)", "p95 (ms)", "p99 (ms)",
+                           "mean (ms)"]),
+        estimated=estimated,
+        exact=exact_figures,
+        markers=production_changes(settings),
+    )
+
+
+# --- Live feed ----------------------------------------------------------------------------------
+
+LIVE_MINUTES = 30
+
+
+@dataclass(frozen=True)
+class LiveFeed:
+    """The newest predictions and the traffic of the last half hour, for a view that refreshes itself."""
+
+    stats: dict
+    recent: pd.DataFrame
+    series: pd.DataFrame
+    window_size: int
+
+
+def live_feed(settings: Settings, limit: int = 50) -> LiveFeed:
+    """Figures over the last ``settings.live_window`` predictions, the newest ``limit`` rows, and
+    requests per minute for the last half hour (from rollups)."""
+    store = open_store(settings)
+    now = time.time()
+    recent = telemetry.recent_predictions(store, limit=limit)
+    table = pd.DataFrame({
+        "time (UTC)": [when(t, "%H:%M:%S") for t in recent["at"]],
+        "version": recent["version_id"],
+        "source": recent["source"],
+        "latency (ms)": recent["latency_ms"],
+        "status": recent["status"],
+        "prediction": [_cell(v) for v in recent["prediction"]],
+        "probability": recent["probability"],
+        "label": [_cell(v) for v in recent["label"]],
+    })
+    start = math.floor(now / 60) * 60 - LIVE_MINUTES * 60
+    return LiveFeed(
+        stats=telemetry.live_window(store, settings.live_window),
+        recent=table,
+        series=telemetry.latency_series(store, start, now + 60, step_seconds=60),
+        window_size=settings.live_window,
+    )
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,137 @@
+"""Live predictions: the feed as it arrives, scoring a CSV file, and scoring one typed record."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from opscore import console, plots, scoring_report
+from opscore.console import LiveFeed
+from opscore.exceptions import OpscoreError
+from opscore.scoring_report import ScoringReport
+from pages import _shared
+
+settings = _shared.settings()
+st.title("Live predictions")
+st.caption("The newest predictions as they are logged, and scoring by hand with the production version.")
+_shared.show_flash()
+
+
+@st.fragment(run_every=settings.dashboard_refresh_seconds)
+def live_feed() -> None:
+    feed: LiveFeed = console.live_feed(settings)
+    stats = feed.stats
+    st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · figures over the last "
+               f"{stats['count']:,} of up to {feed.window_size:,} predictions")
+    tiles = st.columns(5)
+    rate = stats["rate_per_s"]
+    tiles[0].metric("Throughput", f"{rate:,.2f} req/s" if rate is not None else "—", border=True)
+    tiles[1].metric("Mean latency", f"{stats['avg_latency_ms']:,.1f} ms" if stats["count"] else "—", border=True)
+    tiles[2].metric("p95 latency", f"{stats['p95_ms']:,.1f} ms" if stats["count"] else "—", border=True)
+    tiles[3].metric("Error rate", f"{stats['error_rate'] * 100:.2f} %" if stats["count"] else "—", border=True)
+    tiles[4].metric("Versions answering", ", ".join(stats["versions"]) or "—", border=True)
+    st.plotly_chart(
+        plots.throughput(feed.series, empty_message="No requests in the last 30 minutes", height=240,
+                         title=f"Throughput, last {console.LIVE_MINUTES} minutes"),
+        key="live_throughput",
+    )
+    if feed.recent.empty:
+        st.caption("No predictions logged yet: send traffic to `opscore serve`, or score a file below.")
+    else:
+        st.dataframe(feed.recent, hide_index=True, height=320, column_config={
+            "latency (ms)": st.column_config.NumberColumn(format="%.2f"),
+            "probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+        })
+
+
+st.subheader("Latest predictions")
+live_feed()
+
+
+def show_report(report: ScoringReport) -> None:
+    if report.refused:
+        st.error(report.refused, icon=":material/error:")
+    elif report.scored is not None:
+        scored = report.scored
+        message = f"Scored {scored.scored:,} of {report.rows:,} row(s) with {report.version_id}; each is logged."
+        if scored.failed:
+            st.warning(f"{message} {scored.failed:,} row(s) failed validation: see the problems below.",
+                       icon=":material/warning:")
+        else:
+            st.success(message, icon=":material/check_circle:")
+    st.markdown("**Columns**")
+    st.dataframe(report.columns, hide_index=True)
+    if not report.problems.empty:
+        st.markdown(f"**Problems by row** ({len(report.problems):,})")
+        st.dataframe(report.problems, hide_index=True, height=min(38 + 35 * len(report.problems), 300))
+    if report.scored is not None:
+        st.markdown("**Predictions**")
+        st.dataframe(report.predictions.head(1_000), hide_index=True)
+        st.download_button("Download predictions (CSV)", report.csv_bytes(), file_name="predictions.csv",
+                           mime="text/csv", key="download", icon=":material/download:")
+
+
+st.subheader("Score a CSV file")
+upload = st.file_uploader(
+    f"A CSV with the production version's feature columns (up to {settings.dashboard_upload_mb:g} MB)",
+    type=["csv"], key="csv", max_upload_size=int(settings.dashboard_upload_mb),
+)
+if upload is None:
+    st.session_state.pop("upload_result", None)
+else:
+    # Score each uploaded file once: reruns must not log its rows again.
+    done = st.session_state.get("upload_result")
+    if done is None or done[0] != upload.file_id:
+        try:
+            with st.spinner(f"Checking and scoring {upload.name}…"):
+                result = scoring_report.score_upload(settings, upload.name, upload.getvalue(),
+                                                     _shared.telemetry_writer())
+        except OpscoreError as exc:
+            result = str(exc)
+        done = (upload.file_id, result)
+        st.session_state["upload_result"] = done
+    if isinstance(done[1], str):
+        st.error(done[1], icon=":material/error:")
+    else:
+        show_report(done[1])
+
+st.subheader("Score one record")
+try:
+    form = _shared.cached(scoring_report.record_form)
+except OpscoreError as exc:
+    _shared.show_error(exc)
+else:
+    with st.form("record_form"):
+        st.caption(f"Inputs of production version {form.version_id}; defaults come from its training data.")
+        values = {}
+        cells = st.columns(3)
+        for i, field in enumerate(form.fields):
+            spec = field.spec
+            with cells[i % 3]:
+                if spec.kind == "numeric":
+                    hint = (f"trained on {spec.minimum:g} to {spec.maximum:g}"
+                            if spec.minimum is not None and spec.maximum is not None else None)
+                    values[spec.name] = st.number_input(spec.name, value=float(field.default), help=hint,
+                                                        format="%g", key=f"field_{spec.name}")
+                else:
+                    values[spec.name] = st.selectbox(spec.name, spec.categories or [""], key=f"field_{spec.name}",
+                                                     index=(spec.categories or [""]).index(field.default))
+        if st.form_submit_button("Predict", key="predict_record", type="primary", icon=":material/bolt:"):
+            try:
+                st.session_state["record_result"] = scoring_report.score_record(
+                    settings, values, _shared.telemetry_writer())
+            except OpscoreError as exc:
+                st.session_state["record_result"] = str(exc)
+    result = st.session_state.get("record_result")
+    if isinstance(result, str):
+        st.error(result, icon=":material/error:")
+    elif result is not None:
+        prediction, probabilities, error = result.first_row()
+        if error:
+            st.error(f"Not scored: {error}", icon=":material/error:")
+        else:
+            tiles = st.columns(1 + len(probabilities))
+            tiles[0].metric("Prediction", str(prediction), help=f"version {result.version_id}", border=True)
+            for tile, (label, value) in zip(tiles[1:], probabilities.items(), strict=True):
+                tile.metric(f"P({label})", f"{value:.3f}", border=True)
+            for problem in result.problems.itertuples():
+                st.caption(f":material/warning: {problem.column}: {problem.problem}")

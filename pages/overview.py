@@ -1,0 +1,108 @@
+"""Overview: health at a glance, each figure linking to the page that explains it."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from opscore import console, plots
+from opscore.console import Overview, duration, when
+from opscore.exceptions import OpscoreError
+from pages import _shared
+
+st.title("Overview")
+_shared.show_flash()
+view: Overview = _shared.cached(console.overview, _shared.window_label(), _shared.version_filter())
+
+if view.versions == 0:
+    st.info("This workspace has no model yet.", icon=":material/info:")
+    with st.container(border=True):
+        st.markdown("#### Build the demo workspace")
+        st.markdown(
+            "Trains a credit-risk model on generated loan applications, serves it, sends realistic traffic "
+            "(with a drift episode and delayed labels) and registers a second version — through the same "
+            "pipeline as `opscore demo`."
+        )
+        if st.button("Build the demo workspace", key="build_demo", type="primary", icon=":material/play_arrow:",
+                     disabled=not _shared.is_operator()):
+            with st.status("Building the demo workspace…", expanded=True) as status:
+                bar = st.progress(0.0, text="starting")
+
+                def progress(stage: str, fraction: float) -> None:
+                    bar.progress(min(max(fraction, 0.0), 1.0), text=stage)
+
+                try:
+                    # Imported on demand: the demo pulls in the simulator, which no other view needs.
+                    from opscore.demo import build_demo
+
+                    build_demo(_shared.settings(), progress=progress)
+                except OpscoreError as exc:
+                    status.update(label="The demo workspace could not be built", state="error")
+                    _shared.show_error(exc)
+                else:
+                    status.update(label="Demo workspace ready", state="complete")
+                    _shared.forget_cached_reads()
+                    _shared.flash("success", "Demo workspace built: two versions, logged traffic and labels.")
+                    st.rerun()
+        _shared.operator_note("Building the demo workspace")
+        st.caption("Or from a terminal: `opscore demo`; or train on your own data: "
+                   "`opscore train --version-id v1 --data loans.csv --target default`.")
+    st.stop()
+
+scope = f"version {_shared.version_filter()}" if _shared.version_filter() else "all versions"
+st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}. Changes compare with the "
+           f"{duration(view.window.seconds)} before.")
+
+production, candidate, traffic, latency, errors, retrain = st.columns(6)
+with production.container(border=True, height="stretch"):
+    info = view.production
+    metric = console.headline_metrics(info)[0] if info else None
+    st.metric("Production", info.version_id if info else "none",
+              help="The version answering /predict now")
+    st.caption(f"{metric} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
+    st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
+with candidate.container(border=True, height="stretch"):
+    info = view.candidate
+    st.metric("Candidate", info.version_id if info else "none", help="The version waiting to be promoted")
+    st.caption(f"trained {duration(time.time() - info.created_at)} ago" if info else "no version waiting")
+    st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
+with traffic.container(border=True, height="stretch"):
+    st.metric("Requests / min", f"{view.requests_per_minute:,.1f}",
+              delta=f"{view.requests_per_minute - view.previous_requests_per_minute:+,.1f}"
+              if view.previous_requests else None, delta_color="off")
+    st.caption(f"{view.requests:,} requests in the window")
+    st.page_link("pages/live.py", label="Live", icon=":material/arrow_forward:")
+with latency.container(border=True, height="stretch"):
+    st.metric("p95 latency", f"{view.p95_ms:,.1f} ms" if view.p95_ms is not None else "—",
+              delta=f"{view.p95_ms - view.previous_p95_ms:+,.1f} ms"
+              if view.p95_ms is not None and view.previous_p95_ms is not None else None, delta_color="inverse",
+              help="Estimated from per-minute latency histograms")
+    st.caption("no requests in the window" if view.p95_ms is None else scope)
+    st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")
+with errors.container(border=True, height="stretch"):
+    rate = view.error_rate
+    st.metric("Error rate", f"{rate * 100:.2f} %" if rate is not None else "—",
+              delta=f"{(rate - view.previous_error_rate) * 100:+.2f} pp"
+              if rate is not None and view.previous_error_rate is not None else None, delta_color="inverse",
+              help="Share of requests where the model call failed")
+    st.caption(f"{view.errors:,} failed requests")
+    st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")
+with retrain.container(border=True, height="stretch"):
+    info = view.last_retrain
+    st.metric("Last retrain", info.version_id if info else "never")
+    st.caption(f"{duration(time.time() - info.created_at)} ago from {info.parent_version}" if info
+               else "no version retrained yet")
+    st.page_link("pages/retrain.py", label="Retrain", icon=":material/arrow_forward:")
+
+empty = "No requests logged in this window: run `opscore simulate`, or score a CSV on Live predictions"
+left, right = st.columns(2)
+left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empty), key="overview_throughput")
+right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty), key="overview_latency")
+
+st.subheader("Recent changes")
+if view.recent_moves:
+    st.dataframe(console.ledger_frame(view.recent_moves), hide_index=True)
+    st.page_link("pages/versions.py", label="Full ledger on Versions", icon=":material/history:")
+else:
+    st.caption("No alias has moved yet.")

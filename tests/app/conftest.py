@@ -1,0 +1,85 @@
+"""Dashboard fixtures: an empty workspace, a demo-like one (built once, copied per test), AppTest runners."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from opscore.config import Settings, load_settings
+from opscore.demo_data import credit_applications
+from opscore.predictor import load_version, score_frame
+from opscore.registry import Actor, promote
+from opscore.store import dispose_stores, open_store
+from opscore.telemetry import TelemetryWriter, recent_predictions, record_feedback
+from opscore.training import train_version
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+BUILDER = Actor("fixture", "operator", "cli")
+OPERATOR = Actor("alice", "operator", "dashboard")
+
+
+@pytest.fixture(autouse=True)
+def clear_streamlit_caches() -> None:
+    """Caches live in the process, so one test's workspace must not leak into the next."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _build_demo_like(root: Path) -> None:
+    """v1 then v2 in production (so v1 is the rollback target), v3 the candidate, real logged traffic."""
+    settings = load_settings(root, env={"OPSCORE_WORKSPACE": str(root), "OPSCORE_FOREST_TREES": "10",
+                                        "OPSCORE_BOOSTING_ROUNDS": "20", "OPSCORE_OPERATOR_PASSWORD": "x"})
+    train_version(settings, "v1", credit_applications(n_rows=800, seed=1), "default", actor=BUILDER, then="promote")
+    train_version(settings, "v2", credit_applications(n_rows=800, seed=2), "default", actor=BUILDER, then="none")
+    promote(settings, "v2", BUILDER, "better holdout ROC-AUC")
+    train_version(settings, "v3", credit_applications(n_rows=800, seed=3), "default", actor=BUILDER,
+                  then="candidate", parent_version="v2")
+    writer = TelemetryWriter(settings).start()
+    traffic = credit_applications(n_rows=300, seed=9).drop(columns="default")
+    score_frame(settings, traffic.iloc[:150], source="api", telemetry=writer, loaded=load_version(settings, "v1"))
+    score_frame(settings, traffic.iloc[150:], source="api", telemetry=writer)
+    writer.close()
+    logged = recent_predictions(open_store(settings), limit=100)
+    record_feedback(open_store(settings), [{"request_id": r, "label": i % 2} for i, r in
+                                           enumerate(logged["request_id"])])
+    dispose_stores()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo-template")
+    _build_demo_like(root)
+    return root
+
+
+@pytest.fixture
+def demo_workspace(workspace: Settings, demo_template: Path) -> Settings:
+    """A private copy of the demo-like workspace (three versions, 300 logged predictions, 100 labels)."""
+    dispose_stores()
+    for folder in ("metrics", "model_store"):
+        shutil.copytree(demo_template / folder, workspace.workspace / folder, dirs_exist_ok=True)
+    return workspace
+
+
+def run_page(page: str | None = None, actor: Actor | None = None) -> AppTest:
+    """Run the dashboard (as ``actor``, default a viewer) and switch to ``page`` (e.g. "pages/versions.py")."""
+    at = AppTest.from_file(DASHBOARD, default_timeout=60)
+    if actor is not None:
+        at.session_state["actor"] = actor
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+@pytest.fixture
+def open_page() -> Callable[..., AppTest]:
+    return run_page
+
+
+PAGES = ["pages/overview.py", "pages/live.py", "pages/latency.py", "pages/versions.py", "pages/retrain.py"]

@@ -1,0 +1,172 @@
+"""What the dashboard pages show, assembled from the registry, the ledger and the telemetry store."""
+
+from __future__ import annotations
+
+import pytest
+
+from opscore import console, registry, telemetry
+from opscore.demo_data import credit_applications
+from opscore.exceptions import BadInputError, ConflictError, NotFoundError, PermissionDenied
+from opscore.predictor import load_version, score_frame
+from opscore.registry import Actor
+from opscore.store import open_store
+from opscore.telemetry import TelemetryWriter
+
+ALICE = Actor("alice", "operator", "dashboard")
+VIEWER = Actor("viewer", "viewer", "dashboard")
+
+
+def log_traffic(settings, rows: int, version: str | None = None, seed: int = 5) -> None:
+    frame = credit_applications(n_rows=rows, seed=seed).drop(columns="default")
+    writer = TelemetryWriter(settings).start()
+    loaded = load_version(settings, version) if version else None
+    score_frame(settings, frame, source="api", telemetry=writer, loaded=loaded)
+    assert writer.close()
+
+
+@pytest.fixture
+def served(trained):
+    """v1 production with 120 logged predictions, v2 candidate with 80 (as shadow traffic would log them)."""
+    log_traffic(trained, 120)
+    log_traffic(trained, 80, version="v2", seed=6)
+    return trained
+
+
+def test_version_board_joins_registry_ledger_and_live_figures(served):
+    board = console.version_board(served)
+    assert [r.info.version_id for r in board.rows] == ["v2", "v1"]
+    assert (board.production, board.candidate, board.rollback_target) == ("v1", "v2", None)
+    summary = telemetry.version_latency_summary(open_store(served)).set_index("version_id")
+    v1 = board.row("v1")
+    assert v1.requests == 120 and v1.errors == 0
+    assert v1.p95_ms == pytest.approx(summary.loc["v1", "p95_ms"])
+    assert v1.by == "system:opscore"  # the first version took production through the system actor
+    assert board.row("v2").by == "cli:tester"
+    assert v1.production_seconds > 0 and board.row("v2").production_seconds == 0
+    history = board.history_frame()
+    assert history["version"].tolist() == ["v2", "v1"]
+    assert history.loc[history.version == "v1", "aliases"].item() == "production"
+    assert history.loc[history.version == "v1", "requests"].item() == 120
+    assert {"ROC-AUC", "accuracy", "live p95 (ms)", "error rate (%)"} <= set(history.columns)
+    assert board.ledger_frame()["action"].tolist() == ["candidate", "initial"]
+
+
+def test_rollback_target_is_the_previous_production_version(served):
+    registry.promote(served, "v2", ALICE, "better ROC-AUC")
+    board = console.version_board(served)
+    assert (board.production, board.candidate, board.rollback_target) == ("v2", None, "v1")
+    assert board.production_since == pytest.approx(board.ledger[0].at)
+
+
+def test_confirmed_rollback_moves_production_and_records_who_and_why(served):
+    registry.promote(served, "v2", ALICE, "better ROC-AUC")
+    move = console.prepare_move(served, "rollback", "v1")
+    assert move.ok and move.from_version == "v2"
+    assert [name for name, _, _ in move.checks] == ["checksum", "loads", "predicts example", "schema compatible"]
+    assert move.summary == "Roll back production: v2 → v1"
+    entry = console.carry_out(served, move, ALICE, "p95 doubled")
+    assert registry.alias_target(open_store(served)) == "v1"
+    assert (entry.action, entry.from_version, entry.to_version, entry.actor, entry.reason) == (
+        "rollback", "v2", "v1", "dashboard:alice", "p95 doubled")
+
+
+def test_moves_are_refused_to_viewers_without_reason_or_when_production_moved_meanwhile(served):
+    move = console.prepare_move(served, "promote", "v2")
+    with pytest.raises(PermissionDenied):
+        console.carry_out(served, move, VIEWER, "looks better")
+    with pytest.raises(BadInputError, match="reason"):
+        console.carry_out(served, move, ALICE, "  ")
+    assert registry.alias_target(open_store(served)) == "v1"
+    registry.promote(served, "v2", ALICE, "someone else was quicker")
+    stale = console.PendingMove("rollback", "v1", "v1")
+    with pytest.raises(ConflictError, match="meanwhile"):
+        console.carry_out(served, stale, ALICE, "roll back")
+    assert registry.alias_target(open_store(served)) == "v2"
+
+
+def test_discarding_the_candidate_keeps_the_version(served):
+    move = console.prepare_move(served, "discard", "v2")
+    entry = console.carry_out(served, move, ALICE, "worse on recent data")
+    store = open_store(served)
+    assert registry.alias_target(store, "candidate") is None
+    assert entry.action == "discard" and registry.get_version(store, "v2").version_id == "v2"
+    with pytest.raises(NotFoundError, match="not the candidate"):
+        console.prepare_move(served, "discard", "v2")
+    with pytest.raises(BadInputError, match="unknown action"):
+        console.prepare_move(served, "delete", "v2")
+
+
+def test_compare_versions_side_by_side(served):
+    comparison = console.compare_versions(served, "v1", "v2")
+    v1, v2 = comparison.left, comparison.right
+    metrics = comparison.metrics.set_index("metric")
+    assert metrics.loc["ROC-AUC", "v1"] == v1.metrics["roc_auc"]
+    assert metrics.loc["ROC-AUC", "change"] == pytest.approx(v2.metrics["roc_auc"] - v1.metrics["roc_auc"])
+    better_loss = "v2" if v2.metrics["log_loss"] < v1.metrics["log_loss"] else "v1"
+    assert metrics.loc["log loss", "better"] == better_loss  # lower log loss wins
+    assert comparison.schema_differences == []
+    live = comparison.live.set_index("measure (all logged traffic)")
+    assert live.loc["requests", "v1"] == 120 and live.loc["requests", "v2"] == 80
+    with pytest.raises(BadInputError, match="two different"):
+        console.compare_versions(served, "v1", "v1")
+
+
+def test_schema_differences_between_versions(trained, operator):
+    from opscore.training import train_version
+
+    wider = credit_applications(n_rows=600, seed=3).assign(region="north")
+    train_version(trained, "v3", wider, "default", actor=operator, then="none")
+    comparison = console.compare_versions(trained, "v1", "v3")
+    assert comparison.schema_differences == ["new required column 'region'"]
+
+
+def test_windows_cover_whole_minutes_and_all_time_starts_at_the_first_request(served):
+    window = console.resolve_window(served, "Last hour", now=1_800_000_030)
+    assert (window.start, window.end) == (1_800_000_060 - 3600, 1_800_000_060)
+    assert window.step_seconds == 60
+    assert console.resolve_window(served, "Last 24 hours").step_seconds == 900
+    first = telemetry.version_latency_summary(open_store(served))["first_at"].min()
+    assert console.resolve_window(served, "All time").start == first
+    with pytest.raises(BadInputError, match="unknown time window"):
+        console.resolve_window(served, "Last fortnight")
+
+
+def test_overview_headline_figures(served):
+    view = console.overview(served, "Last hour")
+    assert (view.production.version_id, view.candidate.version_id) == ("v1", "v2")
+    assert view.requests == 200 and view.errors == 0 and view.error_rate == 0
+    assert view.requests_per_minute == pytest.approx(200 / 60)
+    assert view.previous_requests == 0 and view.previous_p95_ms is None
+    assert view.p95_ms == pytest.approx(telemetry.window_percentiles(
+        open_store(served), view.window.start, view.window.end)["p95_ms"])
+    assert view.last_retrain is None
+    only_v2 = console.overview(served, "Last hour", "v2")
+    assert only_v2.requests == 80
+
+
+def test_overview_of_an_empty_workspace(workspace):
+    view = console.overview(workspace, "Last 24 hours")
+    assert view.versions == 0 and view.production is None and view.requests == 0
+    assert view.p95_ms is None and view.error_rate is None and view.series.empty
+
+
+def test_latency_report_shows_exact_and_estimated_p95(served, monkeypatch):
+    report = console.latency_report(served, "Last hour")
+    assert report.per_version["version"].tolist() == ["v1", "v2"]
+    assert report.per_version["requests"].tolist() == [120, 80]
+    assert report.exact["count"] == report.estimated["count"] == 200
+    # The histogram buckets are 4 % wide: the estimate lands within a bucket of the exact figure.
+    assert report.estimated["p95_ms"] == pytest.approx(report.exact["p95_ms"], rel=0.05)
+    assert [m.version_id for m in report.markers] == ["v1"]
+    monkeypatch.setattr(console, "EXACT_ROW_LIMIT", 100)
+    cheap = console.latency_report(served, "Last hour")
+    assert cheap.exact is None and cheap.exact_needs_request
+    assert console.latency_report(served, "Last hour", exact=True).exact["count"] == 200
+
+
+def test_live_feed_shows_the_newest_predictions(served):
+    feed = console.live_feed(served, limit=10)
+    assert len(feed.recent) == 10
+    assert set(feed.recent["version"]) == {"v2"}  # the 80 scored by v2 were logged last
+    assert feed.stats["count"] == 200 and feed.stats["versions"] == {"v1": 120, "v2": 80}
+    assert feed.series["count"].sum() == 200
