@@ -209,7 +209,7 @@ def _load_extra_commands() -> None:
         return
     import importlib
 
-    for module in ("opscore.cli_serving",):
+    for module in ("opscore.cli_serving", "opscore.cli_scoring"):
         try:
             spec = importlib.util.find_spec(module)
         except ModuleNotFoundError:
