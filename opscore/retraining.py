@@ -147,7 +147,7 @@ def retrain(
     sources = {f"training data of {base_version}": len(base)}
     notes: list[str] = []
     if extra_frame is not None:
-        added, extra_notes = _extra_rows(extra_frame, info, int(settings.dashboard_upload_mb * 1024 * 1024))
+        added, extra_notes = _extra_rows(extra_frame, info, int(settings.dashboard_upload_mb * 1_000_000))
         parts.append(added)
         sources["uploaded rows"] = len(added)
         notes += extra_notes

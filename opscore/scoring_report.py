@@ -126,7 +126,7 @@ def score_table(settings: Settings, frame: pd.DataFrame, name: str, telemetry: T
 
 def score_upload(settings: Settings, name: str, raw: bytes, telemetry: TelemetryWriter | None) -> ScoringReport:
     """Read an uploaded CSV (refusing empty, binary, malformed or oversized files) and score it."""
-    frame = read_csv_bytes(raw, name, max_bytes=int(settings.dashboard_upload_mb * 1024 * 1024))
+    frame = read_csv_bytes(raw, name, max_bytes=int(settings.dashboard_upload_mb * 1_000_000))
     return score_table(settings, frame, name, telemetry)
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from opscore import console, plots, scoring_report
 from opscore.console import LiveFeed
-from opscore.exceptions import OpscoreError
+from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.scoring_report import ScoringReport
 from pages import _shared
 
@@ -43,10 +43,6 @@ def live_feed() -> None:
         })
 
 
-st.subheader("Latest predictions")
-live_feed()
-
-
 def show_report(report: ScoringReport) -> None:
     if report.refused:
         st.error(report.refused, icon=":material/error:")
@@ -70,14 +66,14 @@ def show_report(report: ScoringReport) -> None:
                            mime="text/csv", key="download", icon=":material/download:")
 
 
-st.subheader("Score a CSV file")
-upload = st.file_uploader(
-    f"A CSV with the production version's feature columns (up to {settings.dashboard_upload_mb:g} MB)",
-    type=["csv"], key="csv", max_upload_size=int(settings.dashboard_upload_mb),
-)
-if upload is None:
-    st.session_state.pop("upload_result", None)
-else:
+def upload_section() -> None:
+    upload = st.file_uploader(
+        f"A CSV with the production version's feature columns (up to {settings.dashboard_upload_mb:g} MB)",
+        type=["csv"], key="csv", max_upload_size=int(settings.dashboard_upload_mb),
+    )
+    if upload is None:
+        st.session_state.pop("upload_result", None)
+        return
     # Score each uploaded file once: reruns must not log its rows again.
     done = st.session_state.get("upload_result")
     if done is None or done[0] != upload.file_id:
@@ -94,12 +90,8 @@ else:
     else:
         show_report(done[1])
 
-st.subheader("Score one record")
-try:
-    form = _shared.cached(scoring_report.record_form)
-except OpscoreError as exc:
-    _shared.show_error(exc)
-else:
+
+def record_section(form: scoring_report.RecordForm) -> None:
     with st.form("record_form"):
         st.caption(f"Inputs of production version {form.version_id}; defaults come from its training data.")
         values = {}
@@ -135,3 +127,19 @@ else:
                 tile.metric(f"P({label})", f"{value:.3f}", border=True)
             for problem in result.problems.itertuples():
                 st.caption(f":material/warning: {problem.column}: {problem.problem}")
+
+
+st.subheader("Latest predictions")
+live_feed()
+
+try:
+    form = _shared.cached(scoring_report.record_form)
+except NotFoundError as exc:
+    st.subheader("Score by hand")
+    st.info(f"Scoring needs a production version: {exc}.", icon=":material/info:")
+    st.stop()
+
+st.subheader("Score a CSV file")
+upload_section()
+st.subheader("Score one record")
+record_section(form)

@@ -78,16 +78,16 @@ if clicked:
             status.update(label="Retraining failed", state="error")
             _shared.show_error(exc)
         else:
-            status.update(label=f"{outcome.candidate.version_id} trained in {outcome.seconds:.1f} s and registered "
-                                f"as the candidate", state="complete", expanded=False)
+            status.update(label="Trained", state="complete")
             st.session_state["retrain_result"] = outcome
             st.session_state["retrain_done"] = True
             _shared.forget_cached_reads()
-            options = _shared.cached(retraining.retrain_options)
+            st.rerun()
 
 result: RetrainOutcome | None = st.session_state.get("retrain_result")
 if result is not None:
     candidate = result.candidate.version_id
+    st.status(f"{candidate} trained in {result.seconds:.1f} s and registered as the candidate", state="complete")
     production = result.production.version_id if result.production else None
     st.subheader(f"Candidate {candidate}" + (f" beside production {production}" if production else ""))
     st.caption("Trained on " + " + ".join(f"{n:,} {what}" for what, n in result.sources.items()) + ".")

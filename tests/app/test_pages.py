@@ -1,0 +1,72 @@
+"""Every page renders without an exception on an empty workspace and on a demo-like one."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import OPERATOR, PAGES, run_page
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_workspace(workspace, page):
+    at = run_page(page)
+    assert not at.exception
+    assert at.title[0].value  # the page got as far as its heading
+    assert not [e.value for e in at.error if "Traceback" in e.value]
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("actor", [None, OPERATOR], ids=["viewer", "operator"])
+def test_every_page_renders_on_a_demo_workspace(demo_workspace, page, actor):
+    at = run_page(page, actor)
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_empty_workspace_offers_the_demo_to_an_operator_only(workspace):
+    viewer = run_page()
+    assert "no model yet" in viewer.info[0].value
+    assert viewer.button(key="build_demo").disabled
+    assert any("needs an operator" in c.value for c in viewer.caption)
+    operator = run_page(actor=OPERATOR)
+    assert not operator.button(key="build_demo").disabled
+
+
+def test_empty_pages_say_what_is_missing(workspace):
+    latency = run_page("pages/latency.py")
+    figures = latency.get("plotly_chart")
+    assert len(figures) == 3
+    assert all("No requests logged" in f.proto.spec for f in figures)
+    live = run_page("pages/live.py")
+    assert any("No predictions logged yet" in c.value for c in live.caption)
+    assert any("no production version" in i.value for i in live.info)
+
+
+def test_overview_shows_health_at_a_glance_with_links(demo_workspace):
+    at = run_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Production"] == "v2" and metrics["Candidate"] == "v3" and metrics["Last retrain"] == "v3"
+    assert metrics["Requests / min"] == f"{300 / (24 * 60):,.1f}"
+    assert metrics["Error rate"] == "0.00 %" and metrics["p95 latency"].endswith(" ms")
+    links = [link.proto.page for link in at.get("page_link")]
+    # Each headline figure links to the page that explains it, in tile order.
+    assert links[:6] == ["versions", "versions", "live", "latency", "latency", "retrain"]
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_latency_page_shows_exact_and_estimated_p95_side_by_side(demo_workspace):
+    at = run_page("pages/latency.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == "300"
+    assert metrics["p95 (estimated)"].endswith(" ms") and metrics["p95 (exact)"].endswith(" ms")
+    assert at.dataframe[0].value["version"].tolist() == ["v1", "v2"]
+
+
+def test_sidebar_choices_persist_across_pages(demo_workspace):
+    at = run_page()
+    at.selectbox(key="window").set_value("Last hour").run()
+    at.selectbox(key="version_filter").set_value("v1").run()
+    assert {m.label: m.value for m in at.metric}["Requests / min"] == f"{150 / 60:,.1f}"
+    at.switch_page("pages/latency.py").run()
+    assert at.selectbox(key="window").value == "Last hour"
+    assert at.selectbox(key="version_filter").value == "v1"
+    assert {m.label: m.value for m in at.metric}["Requests"] == "150"
