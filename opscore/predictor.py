@@ -82,7 +82,7 @@ class LoadedVersion:
             return Scores(np.asarray(self.model.predict(frame), dtype=float).tolist(), None, None)
         probabilities = np.asarray(self.model.predict_proba(frame), dtype=float)
         classes = np.asarray(self.model.classes_)
-        predictions = classes[probabilities.argmax(axis=1)] if len(probabilities) else classes[:0]
+        predictions = classes[probabilities.argmax(axis=1)]
         return Scores(predictions.tolist(), probabilities.tolist(), classes.tolist())
 
 
