@@ -46,6 +46,8 @@ class Settings:
     telemetry_flush_seconds: float = 0.25
     live_window: int = 1_000
     retention_days: float = 30.0
+    # How often a serving process's telemetry writer removes raw rows past retention_days.
+    retention_check_seconds: float = 3600.0
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0

@@ -141,6 +141,10 @@ class TelemetryWriter:
         self._closed = False
         self._last_error: str | None = None
         self._upsert = _rollup_upsert(self._store)
+        self._retention_days = settings.retention_days
+        self._retention_every = settings.retention_check_seconds
+        self._next_retention = time.monotonic()
+        self.retention_removed = 0
 
     # -- the request side -------------------------------------------------------------------
     def start(self) -> TelemetryWriter:
@@ -244,8 +248,19 @@ class TelemetryWriter:
                 failures_in_row = 0
                 if self._closing.is_set() and self.stats.backlog == 0:
                     return
+                self._enforce_retention_when_due()
             else:
                 failures_in_row += 1
+
+    def _enforce_retention_when_due(self) -> None:
+        """Remove raw rows past ``retention_days`` every ``retention_check_seconds`` (rollups stay)."""
+        if self._retention_days <= 0 or time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + self._retention_every
+        try:
+            self.retention_removed += apply_retention(self._store, self._retention_days)
+        except Exception as exc:  # noqa: BLE001 - retention can wait for the next round; logging must go on
+            self._note_failure(exc)
 
     def _drain_here(self, deadline: float, target: int) -> bool:
         """Write from the calling thread (the writer was never started or has stopped)."""

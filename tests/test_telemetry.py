@@ -319,3 +319,17 @@ def test_submit_is_safe_from_many_threads(workspace):
     assert writer.close(timeout=60)
     assert writer.stats.written == 2_000
     assert raw_count(open_store(workspace)) == 2_000
+
+
+def test_a_running_writer_enforces_retention_itself(workspace):
+    settings = replace(workspace, retention_days=30, retention_check_seconds=0.0, telemetry_flush_seconds=0.02)
+    store = open_store(settings)
+    writer = TelemetryWriter(settings).start()
+    writer.submit_many([record(i, at=NOW - 40 * 86_400) for i in range(25)] + [record(100, at=NOW)])
+    assert writer.flush(timeout=30)
+    deadline = time.monotonic() + 10
+    while writer.retention_removed < 25 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the writer's loop wakes every flush interval and checks retention
+    writer.close()
+    assert writer.retention_removed == 25 and raw_count(store) == 1
+    assert telemetry.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 25
