@@ -97,6 +97,24 @@ def resolve_window(settings: Settings, label: str, now: float | None = None) -> 
     return Window(label, math.floor(first / 60) * 60, end)
 
 
+def window_series(settings: Settings, window: Window, version_id: str | None = None,
+                  now: float | None = None) -> pd.DataFrame:
+    """Per-step traffic and latency per version over ``window``, from the rollups.
+
+    Requests per second divide by the part of each step the window covers, so the step still in
+    progress (and one cut by the window's start) does not read as a drop in traffic.
+    """
+    series = telemetry.latency_series(open_store(settings), window.start, window.end, version_id=version_id,
+                                      step_seconds=window.step_seconds)
+    if series.empty:
+        return series
+    now = time.time() if now is None else now
+    starts = series["bucket_start"].astype(float)
+    covered = (starts + window.step_seconds).clip(upper=now) - starts.clip(lower=window.start)
+    series["rps"] = series["count"] / covered.clip(lower=1.0)
+    return series
+
+
 def production_changes(settings: Settings) -> list[ProductionChange]:
     """Every production move (for chart markers), oldest first."""
     entries = registry.ledger_entries(open_store(settings), alias="production", newest_first=False)
@@ -383,8 +401,7 @@ def overview(settings: Settings, window_label: str, version_id: str | None = Non
         previous_requests=before["count"],
         previous_p95_ms=before["p95_ms"],
         previous_error_rate=before["errors"] / before["count"] if before["count"] else None,
-        series=telemetry.latency_series(store, window.start, window.end, version_id=version_id,
-                                        step_seconds=window.step_seconds),
+        series=window_series(settings, window, version_id),
         markers=production_changes(settings),
         recent_moves=registry.ledger_entries(store, limit=5),
     )
@@ -420,8 +437,7 @@ def latency_report(settings: Settings, window_label: str, version_id: str | None
     (or when ``exact`` is asked for)."""
     store = open_store(settings)
     window = resolve_window(settings, window_label)
-    series = telemetry.latency_series(store, window.start, window.end, version_id=version_id,
-                                      step_seconds=window.step_seconds)
+    series = window_series(settings, window, version_id)
     estimated = telemetry.window_percentiles(store, window.start, window.end, version_id=version_id)
     rows = []
     for version in sorted(series["version_id"].unique()) if not series.empty else []:
@@ -477,11 +493,11 @@ def live_feed(settings: Settings, limit: int = 50) -> LiveFeed:
         "probability": recent["probability"],
         "label": [_cell(v) for v in recent["label"]],
     })
-    start = math.floor(now / 60) * 60 - LIVE_MINUTES * 60
+    end = math.ceil(now / 60) * 60
     return LiveFeed(
         stats=telemetry.live_window(store, settings.live_window),
         recent=table,
-        series=telemetry.latency_series(store, start, now + 60, step_seconds=60),
+        series=window_series(settings, Window("live", end - LIVE_MINUTES * 60, end), now=now),
         window_size=settings.live_window,
     )
 

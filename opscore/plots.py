@@ -38,14 +38,15 @@ def _times(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 340) -> go.Figure:
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 380) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}},
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=height,
-        margin={"l": 60, "r": 20, "t": 56, "b": 48},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        margin={"l": 60, "r": 20, "t": 48, "b": 96},
+        # Under the axis title: a legend at the top would crowd the title and the production markers.
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.01, "xanchor": "left", "x": 0},
         hovermode="x unified",
     )
     return fig
@@ -102,7 +103,6 @@ def latency_percentiles(
                     y=rows[column],
                     mode="lines",
                     name=f"{version_id} {column.removesuffix('_ms')}",
-                    legendgroup=str(version_id),
                     line={"color": colours[str(version_id)], "dash": dash, "width": 2 if column == "p95_ms" else 1.5},
                     hovertemplate="%{y:.1f} ms",
                 )

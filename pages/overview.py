@@ -51,8 +51,9 @@ if view.versions == 0:
     st.stop()
 
 scope = f"version {_shared.version_filter()}" if _shared.version_filter() else "all versions"
-st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}. Changes compare with the "
-           f"{duration(view.window.seconds)} before.")
+comparison = "" if view.window.label == "All time" else (
+    f" Changes compare with the {view.window.label.lower().replace('last ', 'previous ')}.")
+st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}.{comparison}")
 
 production, candidate, traffic, latency, errors, retrain = st.columns(6)
 with production.container(border=True, height="stretch"):
@@ -60,7 +61,7 @@ with production.container(border=True, height="stretch"):
     metric = console.headline_metrics(info)[0] if info else None
     st.metric("Production", info.version_id if info else "none",
               help="The version answering /predict now")
-    st.caption(f"{metric} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
+    st.caption(f"{console.metric_label(metric)} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
     st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
 with candidate.container(border=True, height="stretch"):
     info = view.candidate

@@ -34,7 +34,8 @@ def test_latency_percentiles_draw_p50_p95_p99_per_version_in_milliseconds():
     v2_p95 = next(t for t in fig.data if t.name == "v2 p95")
     assert list(v2_p95.y) == data.loc[data.version_id == "v2", "p95_ms"].tolist()
     # One colour per version, one dash style per percentile.
-    assert {t.line.color for t in fig.data if t.legendgroup == "v1"} != {t.line.color for t in fig.data if t.legendgroup == "v2"}
+    colours = {version: {t.line.color for t in fig.data if t.name.startswith(version)} for version in ("v1", "v2")}
+    assert len(colours["v1"]) == len(colours["v2"]) == 1 and colours["v1"] != colours["v2"]
     assert [t.line.dash for t in fig.data[:3]] == ["dot", "solid", "dash"]
 
 
