@@ -185,13 +185,13 @@ class VersionBoard:
         metric_names = list(dict.fromkeys(m for row in self.rows for m in headline_metrics(row.info)))
         records = []
         for row in self.rows:
+            aliases = f" · {', '.join(row.info.aliases)}" if row.info.aliases else ""
             record = {
-                "version": row.info.version_id,
-                "aliases": ", ".join(row.info.aliases),
+                "version": row.info.version_id + aliases,
                 "created (UTC)": when(row.info.created_at, "%Y-%m-%d %H:%M"),
                 "by": row.by,
                 "parent": row.info.parent_version or "",
-                "training rows": row.info.training_rows,
+                "rows": row.info.training_rows,
             }
             record.update({metric_label(m): row.info.metrics.get(m) for m in metric_names})
             record.update({
@@ -285,9 +285,10 @@ def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
             return None
         return float(summary.loc[version_id, column])
 
-    measures = {"requests": ("count", 1), "p95 latency (ms)": ("p95_ms", 1), "error rate (%)": ("error_rate", 100)}
-    live_frame = pd.DataFrame({"measure (all logged traffic)": list(measures)} | {
-        version: [None if (v := live(version, column)) is None else v * scale for column, scale in measures.values()]
+    measures = {"requests": ("count", "{:,.0f}"), "p95 latency": ("p95_ms", "{:,.1f} ms"),
+                "error rate": ("error_rate", "{:.2%}")}
+    live_frame = pd.DataFrame({"live (all logged traffic)": list(measures)} | {
+        version: ["—" if (v := live(version, column)) is None else shape.format(v) for column, shape in measures.values()]
         for version in (left, right)
     })
     return Comparison(a, b, metrics, schema_differences(a.feature_schema, b.feature_schema), live_frame)

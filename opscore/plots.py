@@ -6,6 +6,7 @@ instead of an empty grid. Times are shown in UTC, latencies in milliseconds.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,7 +57,8 @@ def empty_figure(title: str, message: str, x_title: str, y_title: str, height: i
     """A titled figure whose only content is the reason it is empty."""
     fig = go.Figure()
     fig.add_annotation(
-        text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 14, "color": "#555"}
+        text="<br>".join(textwrap.wrap(message, 48)), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+        font={"size": 14, "color": "#555"},
     )
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)

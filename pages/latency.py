@@ -38,8 +38,8 @@ tiles[4].metric("p99", f"{estimated['p99_ms']:,.1f} ms" if estimated["count"] el
 tiles[5].metric("Error rate", f"{estimated['errors'] / estimated['count'] * 100:.2f} %"
                 if estimated["count"] else "—", border=True)
 
-empty = (f"No requests logged {report.window.label.lower()}" if report.window.label != "All time"
-         else "No requests logged yet") + ": run `opscore simulate` or score a CSV on Live predictions"
+empty = (f"No requests logged in the {report.window.label.lower()}" if report.window.label != "All time"
+         else "No requests logged yet") + ": send traffic with opscore simulate, or score a CSV on Live predictions"
 st.plotly_chart(plots.latency_percentiles(report.series, report.markers, empty_message=empty), key="percentiles")
 left, right = st.columns(2)
 left.plotly_chart(plots.throughput(report.series, report.markers, empty_message=empty), key="throughput")

@@ -20,8 +20,9 @@ _shared.show_flash()
 def live_feed() -> None:
     feed: LiveFeed = console.live_feed(settings)
     stats = feed.stats
-    st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · figures over the last "
-               f"{stats['count']:,} of up to {feed.window_size:,} predictions")
+    over = (f"figures over the last {stats['count']:,} predictions (up to {feed.window_size:,})" if stats["count"]
+            else "no predictions yet")
+    st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · {over}")
     tiles = st.columns(5)
     rate = stats["rate_per_s"]
     tiles[0].metric("Throughput", f"{rate:,.2f} req/s" if rate is not None else "—", border=True)
@@ -35,7 +36,8 @@ def live_feed() -> None:
         key="live_throughput",
     )
     if feed.recent.empty:
-        st.caption("No predictions logged yet: send traffic to `opscore serve`, or score a file below.")
+        st.caption("No predictions logged yet: send traffic to `opscore serve` (or `opscore simulate`), "
+                   "or score a file here.")
     else:
         st.dataframe(feed.recent, hide_index=True, height=320, column_config={
             "latency (ms)": st.column_config.NumberColumn(format="%.2f"),
@@ -134,9 +136,10 @@ live_feed()
 
 try:
     form = _shared.cached(scoring_report.record_form)
-except NotFoundError as exc:
+except NotFoundError:
     st.subheader("Score by hand")
-    st.info(f"Scoring needs a production version: {exc}.", icon=":material/info:")
+    st.info("Scoring a file or a record needs a production version. Build the demo workspace from the Overview "
+            "page, or train one: `opscore train --version-id v1`.", icon=":material/info:")
     st.stop()
 
 st.subheader("Score a CSV file")

@@ -96,7 +96,7 @@ with retrain.container(border=True, height="stretch"):
                else "no version retrained yet")
     st.page_link("pages/retrain.py", label="Retrain", icon=":material/arrow_forward:")
 
-empty = "No requests logged in this window: run `opscore simulate`, or score a CSV on Live predictions"
+empty = "No requests logged in this window: send traffic with opscore simulate, or score a CSV on Live predictions"
 left, right = st.columns(2)
 left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empty), key="overview_throughput")
 right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty), key="overview_latency")

@@ -90,7 +90,7 @@ st.dataframe(
         "requests": st.column_config.NumberColumn(format="localized"),
         "live p95 (ms)": st.column_config.NumberColumn(format="%.1f", help="estimated from every logged request"),
         "error rate (%)": st.column_config.NumberColumn(format="%.2f"),
-        "training rows": st.column_config.NumberColumn(format="localized"),
+        "rows": st.column_config.NumberColumn(format="localized", help="training rows"),
     },
 )
 
@@ -115,8 +115,7 @@ else:
         with details:
             st.dataframe(comparison.metrics, hide_index=True, placeholder="—", column_config={
                 c: st.column_config.NumberColumn(format="%.4f") for c in (left, right, "change")})
-            st.dataframe(comparison.live, hide_index=True, placeholder="—", column_config={
-                c: st.column_config.NumberColumn(format="%.2f") for c in (left, right)})
+            st.dataframe(comparison.live, hide_index=True)
             if comparison.schema_differences:
                 st.warning("Input schema differences (" + left + " → " + right + "):\n\n"
                            + "\n".join(f"- {d}" for d in comparison.schema_differences), icon=":material/warning:")

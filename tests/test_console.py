@@ -44,9 +44,8 @@ def test_version_board_joins_registry_ledger_and_live_figures(served):
     assert board.row("v2").by == "cli:tester"
     assert v1.production_seconds > 0 and board.row("v2").production_seconds == 0
     history = board.history_frame()
-    assert history["version"].tolist() == ["v2", "v1"]
-    assert history.loc[history.version == "v1", "aliases"].item() == "production"
-    assert history.loc[history.version == "v1", "requests"].item() == 120
+    assert history["version"].tolist() == ["v2 · candidate", "v1 · production"]
+    assert history.loc[history.version == "v1 · production", "requests"].item() == 120
     assert {"ROC-AUC", "accuracy", "live p95 (ms)", "error rate (%)"} <= set(history.columns)
     assert board.ledger_frame()["action"].tolist() == ["candidate", "initial"]
 
@@ -105,8 +104,9 @@ def test_compare_versions_side_by_side(served):
     better_loss = "v2" if v2.metrics["log_loss"] < v1.metrics["log_loss"] else "v1"
     assert metrics.loc["log loss", "better"] == better_loss  # lower log loss wins
     assert comparison.schema_differences == []
-    live = comparison.live.set_index("measure (all logged traffic)")
-    assert live.loc["requests", "v1"] == 120 and live.loc["requests", "v2"] == 80
+    live = comparison.live.set_index("live (all logged traffic)")
+    assert live.loc["requests", "v1"] == "120" and live.loc["requests", "v2"] == "80"
+    assert live.loc["error rate", "v1"] == "0.00%" and live.loc["p95 latency", "v2"].endswith(" ms")
     with pytest.raises(BadInputError, match="two different"):
         console.compare_versions(served, "v1", "v1")
 

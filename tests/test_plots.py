@@ -77,6 +77,8 @@ def test_empty_series_gives_a_titled_figure_that_says_what_is_missing(builder):
     assert fig.layout.title.text
     assert fig.layout.yaxis.title.text
     assert [a.text for a in fig.layout.annotations] == ["No requests logged in the last hour"]
+    long = builder(empty, empty_message="No requests logged in the last 24 hours: run opscore simulate, or score a file")
+    assert all(len(line) <= 48 for line in long.layout.annotations[0].text.split("<br>"))
 
 
 def test_metric_comparison_groups_bars_by_metric():

@@ -38,7 +38,7 @@ def test_empty_pages_say_what_is_missing(workspace):
     assert all("No requests logged" in f.proto.spec for f in figures)
     live = run_page("pages/live.py")
     assert any("No predictions logged yet" in c.value for c in live.caption)
-    assert any("no production version" in i.value for i in live.info)
+    assert any("needs a production version" in i.value for i in live.info)
 
 
 def test_overview_shows_health_at_a_glance_with_links(demo_workspace):

@@ -93,7 +93,7 @@ def test_discard_the_candidate(demo_workspace):
 def test_history_comparison_and_ledger(demo_workspace):
     at = run_page(VERSIONS)
     history, metrics, live, ledger = (d.value for d in at.dataframe)
-    assert history["version"].tolist() == ["v3", "v2", "v1"]
+    assert history["version"].tolist() == ["v3 · candidate", "v2 · production", "v1"]
     assert history["requests"].tolist() == [0, 150, 150]
     assert {"ROC-AUC", "live p95 (ms)", "error rate (%)", "by"} <= set(history.columns)
     assert list(metrics.columns) == ["metric", "v2", "v3", "change", "better"]  # production vs candidate
