@@ -13,6 +13,7 @@ import gc
 import itertools
 import json
 import logging
+import signal
 import sys
 import time
 import uuid
@@ -496,8 +497,13 @@ def _schema_brief(schema: FeatureSchema) -> dict[str, str]:
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until interrupted; on SIGINT/SIGTERM in-flight requests finish and telemetry is flushed."""
+    """Serve until SIGINT/SIGTERM; then in-flight requests finish, telemetry is flushed, and it returns."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=30)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=30)
+    # uvicorn re-raises the stop signal after its graceful shutdown, through the handler that was in
+    # place before it started; a stop that was asked for is a normal exit, not a death by signal.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda _signum, _frame: None)
+    uvicorn.Server(config).run()
