@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from opscore import auth, console, registry
 from opscore.config import Settings, load_settings
@@ -24,6 +25,19 @@ T = TypeVar("T")
 ALL_VERSIONS = "All versions"
 # Reads are cached this long: fresh enough for monitoring, cheap when many people look at once.
 CACHE_SECONDS = 10
+
+
+def run_inside_dashboard() -> None:
+    """Rerun through ``dashboard.py`` when Streamlit ran this page file on its own.
+
+    Streamlit runs a page file alone (legacy ``pages/`` auto-discovery) until the first
+    ``st.navigation`` call of the process, e.g. when a browser tab reconnects to a restarted server
+    on a page URL. Switching discovery off and rerunning lands on the same page through the
+    entrypoint, with its sidebar, sign-in and error handling.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def settings() -> Settings:

@@ -8,6 +8,7 @@ from opscore import console, plots
 from opscore.console import LatencyReport, when
 from pages import _shared
 
+_shared.run_inside_dashboard()
 st.title("Latency")
 window, version = _shared.window_label(), _shared.version_filter()
 exact_asked = st.session_state.get("exact_asked") == (window, version)

@@ -10,6 +10,7 @@ from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.scoring_report import ScoringReport
 from pages import _shared
 
+_shared.run_inside_dashboard()
 settings = _shared.settings()
 st.title("Live predictions")
 st.caption("The newest predictions as they are logged, and scoring by hand with the production version.")

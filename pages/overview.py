@@ -11,6 +11,7 @@ from opscore.console import Overview, duration, when
 from opscore.exceptions import OpscoreError
 from pages import _shared
 
+_shared.run_inside_dashboard()
 st.title("Overview")
 _shared.show_flash()
 view: Overview = _shared.cached(console.overview, _shared.window_label(), _shared.version_filter())

@@ -9,6 +9,7 @@ from opscore.exceptions import OpscoreError
 from opscore.retraining import RetrainOptions, RetrainOutcome
 from pages import _shared
 
+_shared.run_inside_dashboard()
 st.title("Retrain")
 st.caption("Train a candidate on a version's training data plus newer labelled data, compare it with "
            "production, then promote or discard it.")

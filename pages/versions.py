@@ -9,6 +9,7 @@ from opscore.console import VersionBoard, VersionRow, duration, when
 from opscore.exceptions import OpscoreError
 from pages import _shared
 
+_shared.run_inside_dashboard()
 st.title("Versions")
 st.caption("Which version serves, how each one behaved while it served, and every alias move with who and why.")
 _shared.show_flash()

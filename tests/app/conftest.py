@@ -5,11 +5,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from opscore.config import Settings, load_settings
@@ -30,24 +28,6 @@ def clear_streamlit_caches() -> None:
     """Caches live in the process, so one test's workspace must not leak into the next."""
     st.cache_data.clear()
     st.cache_resource.clear()
-
-
-@pytest.fixture(autouse=True)
-def navigation_stays_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep ``st.navigation`` in charge on every AppTest run, as in a real session.
-
-    A server session builds its PagesManager once, and the first ``st.navigation`` call switches the
-    legacy ``pages/`` auto-discovery off for good. AppTest builds a new PagesManager per run, which
-    switches discovery back on because ``pages/`` exists; its next run would then execute the page
-    file alone, without ``dashboard.py`` (no sidebar, no sign-in).
-    """
-    original = PagesManager.__init__
-
-    def declared_pages_only(self: PagesManager, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", declared_pages_only)
 
 
 def _build_demo_like(root: Path) -> None:
