@@ -19,12 +19,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.common import markdown_table, write_section  # noqa: E402
@@ -115,6 +117,18 @@ def build_workspace(folder: Path, rows: int, fresh: bool) -> Settings:
     return settings
 
 
+def _declared_pages_only() -> None:
+    # AppTest builds a new PagesManager per run, which would switch the legacy pages/ discovery back
+    # on; a real session keeps it off after the first st.navigation call (see tests/app/conftest.py).
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init  # type: ignore[method-assign]
+
+
 def time_page(settings: Settings, page: str) -> tuple[float, float]:
     """(cold, warm) seconds to render ``page`` as an operator; the first includes empty caches."""
     os.environ["OPSCORE_WORKSPACE"] = str(settings.workspace)
@@ -149,6 +163,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--fresh", action="store_true", help="rebuild the workspaces")
     args = parser.parse_args()
+    _declared_pages_only()
     started = time.perf_counter()
     small = build_workspace(OUT / "dashboard-1000", 1_000, args.fresh)
     large = build_workspace(OUT / f"dashboard-{args.rows}", args.rows, args.fresh)

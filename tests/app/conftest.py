@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from opscore.config import Settings, load_settings
@@ -28,6 +30,24 @@ def clear_streamlit_caches() -> None:
     """Caches live in the process, so one test's workspace must not leak into the next."""
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True)
+def navigation_stays_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep ``st.navigation`` in charge on every AppTest run, as in a real session.
+
+    A server process switches the legacy ``pages/`` auto-discovery off at its first ``st.navigation``
+    call, for good. AppTest builds a new PagesManager per run, which switches it back on because
+    ``pages/`` exists; each rerun would then start with the page file alone and rerun through
+    ``dashboard.py`` (see ``pages/_shared.run_inside_dashboard``), losing the click that caused it.
+    """
+    original = PagesManager.__init__
+
+    def declared_pages_only(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", declared_pages_only)
 
 
 def _build_demo_like(root: Path) -> None:
