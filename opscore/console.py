@@ -349,6 +349,10 @@ def carry_out(settings: Settings, move: PendingMove, actor: Actor, reason: str) 
 # --- Overview -----------------------------------------------------------------------------------
 
 
+# Fewer requests than this in the previous window make a change against it noise, not news.
+MIN_COMPARABLE_REQUESTS = 100
+
+
 @dataclass(frozen=True)
 class Overview:
     """Health at a glance over a window, with the previous window of the same length for comparison."""
@@ -379,6 +383,20 @@ class Overview:
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the previous window had enough traffic for a change against it to mean something."""
+        return bool(self.requests) and self.previous_requests >= max(MIN_COMPARABLE_REQUESTS, 0.1 * self.requests)
+
+    def changes(self) -> dict[str, float | None]:
+        """Change against the previous window: requests per minute, p95 (ms), error rate (percentage points)."""
+        if not self.comparable:
+            return {"requests_per_minute": None, "p95_ms": None, "error_rate": None}
+        p95 = self.p95_ms - self.previous_p95_ms if self.p95_ms is not None and self.previous_p95_ms is not None else None
+        rate = (self.error_rate or 0.0) - (self.previous_error_rate or 0.0)
+        return {"requests_per_minute": self.requests_per_minute - self.previous_requests_per_minute, "p95_ms": p95,
+                "error_rate": rate * 100}
 
 
 def overview(settings: Settings, window_label: str, version_id: str | None = None) -> Overview:
@@ -504,4 +522,9 @@ def live_feed(settings: Settings, limit: int = 50) -> LiveFeed:
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else str(value)
+    """A logged prediction or label as text: empty when absent, 1 rather than 1.0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

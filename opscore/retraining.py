@@ -144,7 +144,7 @@ def retrain(
     progress("loading training data", 0.0)
     base = artifacts.read_dataset(settings.model_store_path, info.fingerprint)
     parts = [base[[*info.feature_schema.names, info.target]]]
-    sources = {f"training data of {base_version}": len(base)}
+    sources = {f"rows of {base_version}'s training data": len(base)}
     notes: list[str] = []
     if extra_frame is not None:
         added, extra_notes = _extra_rows(extra_frame, info, int(settings.dashboard_upload_mb * 1_000_000))

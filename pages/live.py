@@ -21,8 +21,9 @@ _shared.show_flash()
 def live_feed() -> None:
     feed: LiveFeed = console.live_feed(settings)
     stats = feed.stats
-    over = (f"figures over the last {stats['count']:,} predictions (up to {feed.window_size:,})" if stats["count"]
-            else "no predictions yet")
+    count = stats["count"]
+    over = (f"figures over the last {count:,} predictions" if count >= feed.window_size
+            else f"figures over all {count:,} predictions so far" if count else "no predictions yet")
     st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · {over}")
     tiles = st.columns(5)
     rate = stats["rate_per_s"]

@@ -56,6 +56,17 @@ comparison = "" if view.window.label == "All time" else (
     f" Changes compare with the {view.window.label.lower().replace('last ', 'previous ')}.")
 st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}.{comparison}")
 
+changes = view.changes()
+
+
+def change(value: float | None, shape: str) -> dict:
+    """st.metric arguments for a change against the previous window (no arrow when it rounds to nothing)."""
+    if value is None:
+        return {"delta": None}
+    text = shape.format(value)
+    return {"delta": text, "delta_arrow": "off" if float(text.split()[0].replace(",", "")) == 0 else "auto"}
+
+
 production, candidate, traffic, latency, errors, retrain = st.columns(6)
 with production.container(border=True, height="stretch"):
     info = view.production
@@ -70,24 +81,19 @@ with candidate.container(border=True, height="stretch"):
     st.caption(f"trained {duration(time.time() - info.created_at)} ago" if info else "no version waiting")
     st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
 with traffic.container(border=True, height="stretch"):
-    st.metric("Requests / min", f"{view.requests_per_minute:,.1f}",
-              delta=f"{view.requests_per_minute - view.previous_requests_per_minute:+,.1f}"
-              if view.previous_requests else None, delta_color="off")
+    st.metric("Requests / min", f"{view.requests_per_minute:,.1f}", delta_color="off",
+              **change(changes["requests_per_minute"], "{:+,.1f}"))
     st.caption(f"{view.requests:,} requests in the window")
     st.page_link("pages/live.py", label="Live", icon=":material/arrow_forward:")
 with latency.container(border=True, height="stretch"):
-    st.metric("p95 latency", f"{view.p95_ms:,.1f} ms" if view.p95_ms is not None else "—",
-              delta=f"{view.p95_ms - view.previous_p95_ms:+,.1f} ms"
-              if view.p95_ms is not None and view.previous_p95_ms is not None else None, delta_color="inverse",
-              help="Estimated from per-minute latency histograms")
+    st.metric("p95 latency", f"{view.p95_ms:,.1f} ms" if view.p95_ms is not None else "—", delta_color="inverse",
+              help="Estimated from per-minute latency histograms", **change(changes["p95_ms"], "{:+,.1f} ms"))
     st.caption("no requests in the window" if view.p95_ms is None else scope)
     st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")
 with errors.container(border=True, height="stretch"):
     rate = view.error_rate
-    st.metric("Error rate", f"{rate * 100:.2f} %" if rate is not None else "—",
-              delta=f"{(rate - view.previous_error_rate) * 100:+.2f} pp"
-              if rate is not None and view.previous_error_rate is not None else None, delta_color="inverse",
-              help="Share of requests where the model call failed")
+    st.metric("Error rate", f"{rate * 100:.2f} %" if rate is not None else "—", delta_color="inverse",
+              help="Share of requests where the model call failed", **change(changes["error_rate"], "{:+.2f} pp"))
     st.caption(f"{view.errors:,} failed requests")
     st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")
 with retrain.container(border=True, height="stretch"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from opscore import console, registry, telemetry
@@ -170,3 +172,48 @@ def test_live_feed_shows_the_newest_predictions(served):
     assert set(feed.recent["version"]) == {"v2"}  # the 80 scored by v2 were logged last
     assert feed.stats["count"] == 200 and feed.stats["versions"] == {"v1": 120, "v2": 80}
     assert feed.series["count"].sum() == 200
+    assert set(feed.recent["label"]) == {""} and set(feed.recent["prediction"]) <= {"0", "1"}
+
+
+def test_live_feed_shows_labels_as_they_were_sent(served):
+    store = open_store(served)
+    newest = telemetry.recent_predictions(store, limit=2)["request_id"].tolist()
+    telemetry.record_feedback(store, [{"request_id": newest[0], "label": 1}])
+    assert console.live_feed(served, limit=2).recent["label"].tolist() == ["1", ""]
+
+
+def log_at(settings, rows: int, at: float, latency_ms: float, errors: int = 0) -> None:
+    """``rows`` real predictions by production, logged as if made at ``at`` with a given latency."""
+    from opscore.features import validate_frame
+    from opscore.predictor import prediction_records, production_version
+
+    loaded = production_version(settings)
+    valid = validate_frame(loaded.schema, credit_applications(n_rows=rows, seed=13).drop(columns="default"))
+    records = prediction_records(loaded, valid.frame, loaded.predict_frame(valid.frame), source="api",
+                                 latency_ms=latency_ms, at=at)
+    for record in records[:errors]:
+        record.status, record.prediction, record.error = "error", None, "model call failed"
+    writer = TelemetryWriter(settings).start()
+    writer.submit_many(records)
+    assert writer.close()
+
+
+def test_overview_changes_against_the_previous_window(trained):
+    now = time.time()
+    log_at(trained, 150, now - 5400, latency_ms=5.0)
+    log_at(trained, 200, now - 600, latency_ms=10.0, errors=2)
+    view = console.overview(trained, "Last hour")
+    assert view.comparable and view.previous_requests == 150
+    changes = view.changes()
+    assert changes["requests_per_minute"] == pytest.approx(50 / 60)
+    assert changes["p95_ms"] == pytest.approx(5.0, rel=0.05)
+    assert changes["error_rate"] == pytest.approx(1.0)
+
+
+def test_a_quiet_previous_window_is_not_compared(trained):
+    now = time.time()
+    log_at(trained, 20, now - 5400, latency_ms=5.0)
+    log_at(trained, 200, now - 600, latency_ms=10.0)
+    view = console.overview(trained, "Last hour")
+    assert not view.comparable
+    assert view.changes() == {"requests_per_minute": None, "p95_ms": None, "error_rate": None}

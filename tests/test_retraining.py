@@ -22,7 +22,7 @@ def test_retrain_registers_a_candidate_from_the_base_versions_data(trained):
     assert new.version_id == "v3" and new.parent_version == "v1" and new.created_by == "retrain"
     assert new.aliases == ("candidate",)
     assert new.training_rows == registry.get_version(open_store(trained), "v1").training_rows
-    assert outcome.sources == {"training data of v1": 1_500}
+    assert outcome.sources == {"rows of v1's training data": 1_500}
     assert outcome.production.version_id == "v1"
     comparison = outcome.comparison().set_index("metric")
     assert list(comparison.columns) == ["v1", "v3", "change", "better"]
@@ -31,7 +31,7 @@ def test_retrain_registers_a_candidate_from_the_base_versions_data(trained):
     assert stages[0][0] == "loading training data" and fractions == sorted(fractions) and fractions[-1] == 1.0
     entry = registry.ledger_entries(open_store(trained), alias="candidate")[0]
     assert (entry.to_version, entry.actor) == ("v3", "dashboard:alice")
-    assert entry.reason == "retrained from 1,500 training data of v1"
+    assert entry.reason == "retrained from 1,500 rows of v1's training data"
 
 
 def test_uploaded_rows_are_added_and_unused_columns_reported(trained):
