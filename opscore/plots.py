@@ -88,17 +88,24 @@ def _series_bounds(series: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def latency_percentiles(
-    series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window"
+    series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window",
+    percentiles: Sequence[str] = tuple(PERCENTILE_DASH),
 ) -> go.Figure:
-    """p50 (dotted), p95 (solid) and p99 (dashed) per version over time, in milliseconds."""
-    title, y_title = "Latency percentiles per version", "latency (ms)"
+    """p50 (dotted), p95 (solid) and p99 (dashed) per version over time, in milliseconds.
+
+    ``percentiles`` picks some of the columns (``("p95_ms",)`` for a glance).
+    """
+    shown = {column: dash for column, dash in PERCENTILE_DASH.items() if column in percentiles}
+    names = " / ".join(c.removesuffix("_ms") for c in shown)
+    title = "Latency percentiles per version" if len(shown) > 1 else f"{names} latency per version"
+    y_title = "latency (ms)"
     if series.empty or series["count"].sum() == 0:
         return empty_figure(title, empty_message, TIME_AXIS, y_title)
     fig = go.Figure()
     colours = version_colours(series["version_id"].astype(str))
     for version_id, rows in series.sort_values("bucket_start").groupby("version_id", sort=True):
         rows = rows[rows["count"] > 0]
-        for column, dash in PERCENTILE_DASH.items():
+        for column, dash in shown.items():
             fig.add_trace(
                 go.Scatter(
                     x=_times(rows["bucket_start"]),

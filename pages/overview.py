@@ -52,8 +52,8 @@ if view.versions == 0:
     st.stop()
 
 scope = f"version {_shared.version_filter()}" if _shared.version_filter() else "all versions"
-comparison = "" if view.window.label == "All time" else (
-    f" Changes compare with the {view.window.label.lower().replace('last ', 'previous ')}.")
+comparison = (f" Changes compare with the {view.window.label.lower().replace('last ', 'previous ')}."
+              if view.comparable and view.window.label != "All time" else "")
 st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}.{comparison}")
 
 changes = view.changes()
@@ -106,7 +106,8 @@ with retrain.container(border=True, height="stretch"):
 empty = "No requests logged in this window: send traffic with opscore simulate, or score a CSV on Live predictions"
 left, right = st.columns(2)
 left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empty), key="overview_throughput")
-right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty), key="overview_latency")
+right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty, percentiles=("p95_ms",)),
+                   key="overview_latency")
 
 st.subheader("Recent changes")
 if view.recent_moves:

@@ -39,6 +39,12 @@ def test_latency_percentiles_draw_p50_p95_p99_per_version_in_milliseconds():
     assert [t.line.dash for t in fig.data[:3]] == ["dot", "solid", "dash"]
 
 
+def test_a_glance_shows_p95_only():
+    fig = plots.latency_percentiles(series(), percentiles=("p95_ms",))
+    assert fig.layout.title.text == "p95 latency per version"
+    assert [trace.name for trace in fig.data] == ["v1 p95", "v2 p95"]
+
+
 def test_buckets_without_traffic_are_gaps_not_zero_latency():
     data = series(versions=("v1",))
     data.loc[2, ["count", "p50_ms", "p95_ms", "p99_ms"]] = [0, float("nan"), float("nan"), float("nan")]
