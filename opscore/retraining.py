@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 
 from opscore import artifacts, registry, telemetry
 from opscore.config import Settings
-from opscore.console import metrics_side_by_side
 from opscore.datasets import read_csv_bytes
 from opscore.exceptions import BadInputError
 from opscore.registry import Actor, VersionInfo
 from opscore.store import Store, open_store, predictions
 from opscore.training import train_version
+from opscore.version_history import metrics_side_by_side
 
 Progress = Callable[[str, float], None]
 # The newest labelled requests are the ones worth learning from; older ones are already well covered.
@@ -44,7 +44,7 @@ class RetrainOutcome:
     seconds: float
 
     def comparison(self) -> pd.DataFrame:
-        """Holdout metrics: metric, <production>, <candidate>, change, better (see console.metrics_side_by_side)."""
+        """Holdout metrics: metric, <production>, <candidate>, change, better (see version_history.metrics_side_by_side)."""
         return metrics_side_by_side(self.production, self.candidate)
 
 

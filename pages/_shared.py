@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from opscore import auth, console, registry
+from opscore import auth, console, registry, version_history
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError
 from opscore.registry import Actor
@@ -191,7 +191,7 @@ def announce_generated_password(current: Settings) -> None:
 def request_move(action: str, version_id: str) -> None:
     """Button callback: run the pre-flight check and keep the move pending until confirmed."""
     try:
-        st.session_state["pending_move"] = console.prepare_move(settings(), action, version_id)
+        st.session_state["pending_move"] = version_history.prepare_move(settings(), action, version_id)
     except OpscoreError as exc:
         flash("error", str(exc))
 
@@ -208,7 +208,7 @@ def confirm_pending_move() -> None:
 
 
 @st.dialog("Confirm production change", width="medium", on_dismiss=_drop_pending)
-def _move_dialog(move: console.PendingMove) -> None:
+def _move_dialog(move: version_history.PendingMove) -> None:
     st.markdown(f"**{move.summary}**")
     if move.checks:
         st.markdown("Pre-flight check")
@@ -230,7 +230,7 @@ def _move_dialog(move: console.PendingMove) -> None:
         st.caption(":material/lock: Only an operator can confirm; sign in from the sidebar.")
     if confirm:
         try:
-            entry = console.carry_out(settings(), move, actor(), reason)
+            entry = version_history.carry_out(settings(), move, actor(), reason)
         except OpscoreError as exc:
             show_error(exc)
             return

@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from opscore import console, plots
+from opscore import console, plots, version_history
 from opscore.console import Overview, duration, when
 from opscore.exceptions import OpscoreError
 from pages import _shared
@@ -70,10 +70,10 @@ def change(value: float | None, shape: str) -> dict:
 production, candidate, traffic, latency, errors, retrain = st.columns(6)
 with production.container(border=True, height="stretch"):
     info = view.production
-    metric = console.headline_metrics(info)[0] if info else None
+    metric = version_history.headline_metrics(info)[0] if info else None
     st.metric("Production", info.version_id if info else "none",
               help="The version answering /predict now")
-    st.caption(f"{console.metric_label(metric)} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
+    st.caption(f"{version_history.metric_label(metric)} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
     st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
 with candidate.container(border=True, height="stretch"):
     info = view.candidate
@@ -111,7 +111,7 @@ right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_me
 
 st.subheader("Recent changes")
 if view.recent_moves:
-    st.dataframe(console.ledger_frame(view.recent_moves), hide_index=True)
+    st.dataframe(version_history.ledger_frame(view.recent_moves), hide_index=True)
     st.page_link("pages/versions.py", label="Full ledger on Versions", icon=":material/history:")
 else:
     st.caption("No alias has moved yet.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore import console, plots
-from opscore.console import VersionBoard, VersionRow, duration, when
+from opscore import plots, version_history
+from opscore.console import duration, when
 from opscore.exceptions import OpscoreError
+from opscore.version_history import VersionBoard, VersionRow
 from pages import _shared
 
 _shared.run_inside_dashboard()
@@ -14,7 +15,7 @@ st.title("Versions")
 st.caption("Which version serves, how each one behaved while it served, and every alias move with who and why.")
 _shared.show_flash()
 
-board: VersionBoard = _shared.cached(console.version_board)
+board: VersionBoard = _shared.cached(version_history.version_board)
 if not board.rows:
     st.info("No versions yet. Build the demo workspace from the Overview page, or train one: "
             "`opscore train --version-id v1`.", icon=":material/info:")
@@ -23,8 +24,8 @@ if not board.rows:
 
 
 def figures(row: VersionRow) -> str:
-    metric = console.headline_metrics(row.info)[0]
-    parts = [f"{console.metric_label(metric)} **{row.info.metrics[metric]:.3f}**"]
+    metric = version_history.headline_metrics(row.info)[0]
+    parts = [f"{version_history.metric_label(metric)} **{row.info.metrics[metric]:.3f}**"]
     if row.requests:
         parts += [f"live p95 **{row.p95_ms:.1f} ms**", f"errors **{row.error_rate * 100:.2f} %**",
                   f"**{row.requests:,}** requests"]
@@ -80,7 +81,7 @@ with candidate.container(border=True, height="stretch"):
 
 st.subheader("History")
 history = board.history_frame()
-metric_columns = {console.metric_label(m) for r in board.rows for m in r.info.metrics} & set(history.columns)
+metric_columns = {version_history.metric_label(m) for r in board.rows for m in r.info.metrics} & set(history.columns)
 st.dataframe(
     history,
     hide_index=True,
@@ -107,7 +108,7 @@ else:
     left = left_col.selectbox("Version", ids, index=ids.index(default_left), key="compare_left")
     right = right_col.selectbox("Compared with", ids, index=ids.index(default_right), key="compare_right")
     try:
-        comparison = _shared.cached(console.compare_versions, left, right)
+        comparison = _shared.cached(version_history.compare_versions, left, right)
     except OpscoreError as exc:
         _shared.show_error(exc)
     else:

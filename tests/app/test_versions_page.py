@@ -5,8 +5,8 @@ from __future__ import annotations
 from conftest import OPERATOR, run_page
 
 from opscore import registry
-from opscore.console import PendingMove
 from opscore.store import open_store
+from opscore.version_history import PendingMove
 
 VERSIONS = "pages/versions.py"
 
