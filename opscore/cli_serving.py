@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("dashboard", help="the operator dashboard (same as streamlit run dashboard.py)")
+    # No options of its own (prefix "+" never occurs): every argument, --flags included, goes to streamlit run.
+    p = sub.add_parser("dashboard", help="the operator dashboard (same as streamlit run dashboard.py)",
+                       prefix_chars="+", add_help=False)
     p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed on to streamlit run")
     p.set_defaults(run=cmd_dashboard)
 
