@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT, go_to, open_dashboard, sign_in
+from playwright.sync_api import expect
 
 SCREENSHOTS = ROOT / "screenshots"
 # page title -> what must be on screen before the picture is taken
@@ -63,8 +64,9 @@ def test_every_page_on_the_demo_workspace(demo_workspace, dashboard_url, chromiu
 def test_the_empty_workspace_offers_the_demo(workspace, dashboard_url, chromium):
     page = open_dashboard(chromium, dashboard_url)
     page.get_by_text("This workspace has no model yet").wait_for()
-    assert page.get_by_role("button", name="Build the demo workspace").is_disabled()
+    build = page.get_by_role("button", name="Build the demo workspace")
+    expect(build).to_be_disabled()
     sign_in(page)
-    assert page.get_by_role("button", name="Build the demo workspace").is_enabled()
+    expect(build).to_be_enabled()  # retries while the page reruns after the sign-in
     assert_no_exception_on_screen(page)
     full_height_screenshot(page, "overview-empty-workspace")
