@@ -92,13 +92,22 @@ def window_series(settings: Settings, window: Window, version_id: str | None = N
                   now: float | None = None) -> pd.DataFrame:
     """Per-step traffic and latency per version over ``window``, from the rollups.
 
-    Requests per second divide by the part of each step the window covers, so the step still in
-    progress (and one cut by the window's start) does not read as a drop in traffic.
+    Steps without requests are filled in (zero requests, no latency), so a quiet spell reads as zero
+    traffic rather than a line drawn across it. Requests per second divide by the part of each step
+    the window covers, so the step still in progress (and one cut by the window's start) does not
+    read as a drop in traffic.
     """
+    step = window.step_seconds
     series = telemetry.latency_series(open_store(settings), window.start, window.end, version_id=version_id,
-                                      step_seconds=window.step_seconds)
+                                      step_seconds=step)
     if series.empty:
         return series
+    grid = pd.MultiIndex.from_product(
+        [range(int(window.start // step * step), int(window.end), step), sorted(series["version_id"].unique())],
+        names=["bucket_start", "version_id"],
+    )
+    series = series.set_index(["bucket_start", "version_id"]).reindex(grid).reset_index()
+    series[["count", "errors"]] = series[["count", "errors"]].fillna(0).astype("int64")
     now = time.time() if now is None else now
     starts = series["bucket_start"].astype(float)
     covered = (starts + window.step_seconds).clip(upper=now) - starts.clip(lower=window.start)

@@ -129,3 +129,17 @@ def test_a_quiet_previous_window_is_not_compared(trained):
     view = console.overview(trained, "Last hour")
     assert not view.comparable
     assert view.changes() == {"requests_per_minute": None, "p95_ms": None, "error_rate": None}
+
+
+def test_quiet_steps_read_as_zero_traffic(trained):
+    now = time.time()
+    log_at(trained, 60, now - 1800, latency_ms=5.0)
+    log_at(trained, 30, now - 300, latency_ms=5.0)
+    window = console.resolve_window(trained, "Last hour", now=now)
+    series = console.window_series(trained, window, now=now)
+    assert len(series) == 60  # one row per minute of the hour, traffic or not
+    busy = series[series["count"] > 0]
+    assert busy["count"].tolist() == [60, 30]
+    assert busy["rps"].tolist()[0] == pytest.approx(1.0)
+    quiet = series[series["count"] == 0]
+    assert (quiet["rps"] == 0).all() and quiet["p95_ms"].isna().all()
