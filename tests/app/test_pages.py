@@ -70,3 +70,13 @@ def test_sidebar_choices_persist_across_pages(demo_workspace):
     assert at.selectbox(key="window").value == "Last hour"
     assert at.selectbox(key="version_filter").value == "v1"
     assert {m.label: m.value for m in at.metric}["Requests"] == "150"
+
+
+@pytest.mark.slow
+def test_the_demo_offer_builds_the_demo_workspace_with_progress(workspace):
+    at = run_page(actor=OPERATOR)
+    at.button(key="build_demo").click().run(timeout=600)
+    assert not at.exception and not at.error
+    assert "Demo workspace built" in at.success[0].value
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Production"] == "v2" and metrics["Last retrain"] == "v2"
