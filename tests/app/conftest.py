@@ -1,16 +1,14 @@
-"""Dashboard fixtures: an empty workspace, a demo-like one (built once, copied per test), AppTest runners."""
+"""Dashboard fixtures: clean Streamlit caches, and a demo-like workspace built once and copied per test."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest
 
 from opscore.config import Settings, load_settings
 from opscore.demo_data import credit_applications
@@ -20,9 +18,7 @@ from opscore.store import dispose_stores, open_store
 from opscore.telemetry import TelemetryWriter, recent_predictions, record_feedback
 from opscore.training import train_version
 
-DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 BUILDER = Actor("fixture", "operator", "cli")
-OPERATOR = Actor("alice", "operator", "dashboard")
 
 
 @pytest.fixture(autouse=True)
@@ -84,22 +80,3 @@ def demo_workspace(workspace: Settings, demo_template: Path) -> Settings:
     for folder in ("metrics", "model_store"):
         shutil.copytree(demo_template / folder, workspace.workspace / folder, dirs_exist_ok=True)
     return workspace
-
-
-def run_page(page: str | None = None, actor: Actor | None = None) -> AppTest:
-    """Run the dashboard (as ``actor``, default a viewer) and switch to ``page`` (e.g. "pages/versions.py")."""
-    at = AppTest.from_file(DASHBOARD, default_timeout=60)
-    if actor is not None:
-        at.session_state["actor"] = actor
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    return at
-
-
-@pytest.fixture
-def open_page() -> Callable[..., AppTest]:
-    return run_page
-
-
-PAGES = ["pages/overview.py", "pages/live.py", "pages/latency.py", "pages/versions.py", "pages/retrain.py"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import DASHBOARD, run_page
+from app_under_test import DASHBOARD, run_page
 from streamlit.testing.v1 import AppTest
 
 from opscore.registry import Actor

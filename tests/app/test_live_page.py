@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_page
+from app_under_test import run_page
 
 from opscore.demo_data import credit_applications
 from opscore.store import open_store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import OPERATOR, PAGES, run_page
+from app_under_test import OPERATOR, PAGES, run_page
 
 
 @pytest.mark.parametrize("page", PAGES)

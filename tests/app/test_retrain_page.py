@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import OPERATOR, run_page
+from app_under_test import OPERATOR, run_page
 
 from opscore import registry
 from opscore.demo_data import credit_applications

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from conftest import free_port, open_dashboard, running
+from dashboard_browser import free_port, open_dashboard, running
 
 
 def test_opscore_dashboard_serves_the_dashboard(workspace, chromium, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import threading
 import time
 
 import httpx
-from conftest import ROOT, free_port, go_to, open_dashboard, running, sign_in
+from dashboard_browser import ROOT, free_port, go_to, open_dashboard, running, sign_in
 
 from opscore import registry
 from opscore.demo_data import credit_applications

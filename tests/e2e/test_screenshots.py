@@ -6,7 +6,7 @@ The pictures land in ``screenshots/`` (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, go_to, open_dashboard, sign_in
+from dashboard_browser import ROOT, go_to, open_dashboard, sign_in
 from playwright.sync_api import expect
 
 SCREENSHOTS = ROOT / "screenshots"
