@@ -192,3 +192,23 @@ def test_observer_sees_rows_and_waits_of_each_call():
         batcher.close()
     assert sum(n for n, _ in seen) == 20 and sum(k for _, k in seen) == 10
     assert [n for n, _ in seen] == [len(c) for c in model.calls]
+
+
+def test_after_a_batch_of_several_the_next_one_waits_for_as_many_callers():
+    batcher = MicroBatcher(max_rows=64, max_wait_seconds=1.0)
+    gate = threading.Event()
+    model = EchoModel(1.0, gate=gate)
+
+    async def main() -> None:
+        threading.Timer(0.2, gate.set).start()
+        await asyncio.wait_for(asyncio.gather(*(batcher.predict(model, rows(i)) for i in range(10))), 30)
+        # Concurrency was evident: the next request waits (at most a second) for company.
+        first = asyncio.ensure_future(batcher.predict(model, rows(100)))
+        await asyncio.sleep(0.3)
+        await asyncio.wait_for(asyncio.gather(first, batcher.predict(model, rows(101))), 30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        batcher.close()
+    assert model.calls[-1] == [100.0, 101.0]
