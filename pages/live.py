@@ -27,7 +27,7 @@ def live_feed() -> None:
     st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · {over}")
     tiles = st.columns(5)
     rate = stats["rate_per_s"]
-    tiles[0].metric("Throughput", f"{rate:,.2f} req/s" if rate is not None else "—", border=True)
+    tiles[0].metric("Throughput (req/s)", f"{rate:,.2f}" if rate is not None else "—", border=True)
     tiles[1].metric("Mean latency", f"{stats['avg_latency_ms']:,.1f} ms" if stats["count"] else "—", border=True)
     tiles[2].metric("p95 latency", f"{stats['p95_ms']:,.1f} ms" if stats["count"] else "—", border=True)
     tiles[3].metric("Error rate", f"{stats['error_rate'] * 100:.2f} %" if stats["count"] else "—", border=True)
