@@ -96,3 +96,23 @@ def trained(workspace: Settings, demo_frame) -> Settings:
     train_version(workspace, "v1", demo_frame, "default", actor=OPERATOR, then="promote")
     train_version(workspace, "v2", credit_applications(n_rows=1_500, seed=8), "default", actor=OPERATOR, then="candidate")
     return workspace
+
+
+def log_traffic(settings: Settings, rows: int, version: str | None = None, seed: int = 5) -> None:
+    """Score demo rows through the real predictor and wait until telemetry has logged them."""
+    from opscore.predictor import load_version, score_frame
+    from opscore.telemetry import TelemetryWriter
+
+    frame = credit_applications(n_rows=rows, seed=seed).drop(columns="default")
+    writer = TelemetryWriter(settings).start()
+    loaded = load_version(settings, version) if version else None
+    score_frame(settings, frame, source="api", telemetry=writer, loaded=loaded)
+    assert writer.close()
+
+
+@pytest.fixture
+def served(trained: Settings) -> Settings:
+    """v1 production with 120 logged predictions, v2 candidate with 80 (as shadow traffic would log them)."""
+    log_traffic(trained, 120)
+    log_traffic(trained, 80, version="v2", seed=6)
+    return trained

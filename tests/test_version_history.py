@@ -7,29 +7,11 @@ import pytest
 from opscore import registry, telemetry, version_history
 from opscore.demo_data import credit_applications
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError, PermissionDenied
-from opscore.predictor import load_version, score_frame
 from opscore.registry import Actor
 from opscore.store import open_store
-from opscore.telemetry import TelemetryWriter
 
 ALICE = Actor("alice", "operator", "dashboard")
 VIEWER = Actor("viewer", "viewer", "dashboard")
-
-
-def log_traffic(settings, rows: int, version: str | None = None, seed: int = 5) -> None:
-    frame = credit_applications(n_rows=rows, seed=seed).drop(columns="default")
-    writer = TelemetryWriter(settings).start()
-    loaded = load_version(settings, version) if version else None
-    score_frame(settings, frame, source="api", telemetry=writer, loaded=loaded)
-    assert writer.close()
-
-
-@pytest.fixture
-def served(trained):
-    """v1 production with 120 logged predictions, v2 candidate with 80 (as shadow traffic would log them)."""
-    log_traffic(trained, 120)
-    log_traffic(trained, 80, version="v2", seed=6)
-    return trained
 
 
 def test_version_board_joins_registry_ledger_and_live_figures(served):
