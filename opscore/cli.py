@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from opscore import cli_scoring, cli_serving
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError, StoreUnavailable
 from opscore.registry import Actor
@@ -171,17 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int)
     p.set_defaults(run=cmd_ledger)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    # Capabilities keep their commands beside them: serving (serve, simulate, demo, dashboard), scoring (predict).
+    cli_serving.register(sub)
+    cli_scoring.register(sub)
     return parser
 
 
-# Capabilities add their commands here (serve, predict, simulate, demo, dashboard).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 def main(argv: list[str] | None = None) -> int:
-    _load_extra_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -202,17 +199,3 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("OPSCORE_DEBUG"):
             traceback.print_exc()
         return 1
-
-
-def _load_extra_commands() -> None:
-    if _EXTRA_COMMANDS:
-        return
-    import importlib
-
-    for module in ("opscore.cli_serving", "opscore.cli_scoring"):
-        try:
-            spec = importlib.util.find_spec(module)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None:
-            _EXTRA_COMMANDS.append(importlib.import_module(module).register)
