@@ -36,7 +36,7 @@ class Settings:
     alias_poll_seconds: float = 0.25
     batching: bool = True
     batch_max_size: int = 64
-    batch_max_wait_ms: float = 2.0
+    batch_max_wait_ms: float = 10.0
     # Largest /predict body read before refusing it (413), so an oversized upload is never parsed.
     max_request_bytes: int = 16_000_000
     # Telemetry
