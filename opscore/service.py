@@ -53,6 +53,22 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
+# /predict and /feedback read their bodies themselves (size cap, exact messages); these describe them in /docs.
+_ROW = {"type": "object", "additionalProperties": True, "description": "column: value; null for a missing value"}
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"oneOf": [
+        {"type": "object", "required": ["instances"], "properties": {"instances": {"type": "array", "items": _ROW}}},
+        {"type": "object", "required": ["features"], "properties": {"features": _ROW}},
+    ]},
+    "example": {"features": {"age": 41, "annual_income": 52000, "employment_type": "salaried"}},
+}}}}
+_LABEL = {"type": "object", "required": ["request_id", "label"],
+          "properties": {"request_id": {"type": "string"}, "label": {}}}
+_FEEDBACK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"oneOf": [_LABEL, {"type": "array", "items": _LABEL}]},
+}}}}
+
+
 class PromoteBody(BaseModel):
     reason: str = Field(min_length=1, description="why production moves; kept in the ledger")
 
@@ -213,12 +229,14 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "this route changes state: send Authorization: Bearer <admin token>"},
                             status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
-    @app.post("/predict", summary="Predict with the production version; every answered row is logged")
+    @app.post("/predict", summary="Predict with the production version; every answered row is logged",
+              openapi_extra=_PREDICT_BODY)
     async def predict(request: Request) -> Response:
         answer = await _predict(serving, request)
         return Response(json.dumps(answer.body), status_code=answer.status, media_type="application/json")
 
-    @app.post("/feedback", summary="Ground-truth labels joined to logged predictions by request id")
+    @app.post("/feedback", summary="Ground-truth labels joined to logged predictions by request id",
+              openapi_extra=_FEEDBACK_BODY)
     async def feedback(request: Request, _actor: Actor = Depends(require_admin)) -> dict[str, Any]:
         payload = _parse_json(await _read_body(request, settings.max_request_bytes))
         items = payload if isinstance(payload, list) else [payload]
