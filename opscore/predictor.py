@@ -105,6 +105,7 @@ class ProductionModel:
         self._cache: OrderedDict[str, LoadedVersion] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._current: LoadedVersion | None = None
         self._generation: int | None = None
         self._failed: tuple[str, int] | None = None
@@ -164,8 +165,16 @@ class ProductionModel:
         A version that fails to load (say, a checksum mismatch) leaves the current one serving and
         is not retried until the alias moves again; the reason is kept in ``last_error``.
         """
+        # The poll thread and a route that just moved the alias may refresh at once; serialising them,
+        # and never going back to an older generation, keeps a stale read from undoing a newer swap.
+        with self._refresh_lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> bool:
         version_id, generation = registry.alias_state(self._store).get("production", (None, 0))
-        if generation == self._generation or version_id is None or self._failed == (version_id, generation):
+        if self._generation is not None and generation <= self._generation:
+            return False
+        if version_id is None or self._failed == (version_id, generation):
             return False
         try:
             loaded = self.get(version_id)

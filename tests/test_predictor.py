@@ -152,3 +152,18 @@ def test_score_frame_reports_progress_and_uses_the_given_version(trained, rows):
 def test_score_frame_without_production(workspace, rows):
     with pytest.raises(NotFoundError, match="no production version"):
         score_frame(workspace, rows, telemetry=None)
+
+
+def test_a_stale_alias_read_never_undoes_a_newer_swap(trained, operator, monkeypatch):
+    """The poll thread may read the alias just before a route moves it and finish after that route's
+    own refresh; production must not go back to the older version when it does."""
+    model = ProductionModel(trained, poll=False)
+    assert model.current().version_id == "v1"
+    stale_state = registry.alias_state(open_store(trained))
+    registry.promote(trained, "v2", operator, "newer")
+    assert model.refresh() and model.current().version_id == "v2"
+
+    monkeypatch.setattr(registry, "alias_state", lambda store: stale_state)
+    assert model.refresh() is False
+    assert model.current().version_id == "v2" and model.swaps == 1
+    model.close()
