@@ -86,7 +86,7 @@ with traffic.container(border=True, height="stretch"):
     st.caption(f"{view.requests:,} requests in the window")
     st.page_link("pages/live.py", label="Live", icon=":material/arrow_forward:")
 with latency.container(border=True, height="stretch"):
-    st.metric("p95 latency (ms)", f"{view.p95_ms:,.1f}" if view.p95_ms is not None else "—", delta_color="inverse",
+    st.metric("p95 (ms)", f"{view.p95_ms:,.1f}" if view.p95_ms is not None else "—", delta_color="inverse",
               help="Estimated from per-minute latency histograms", **change(changes["p95_ms"], "{:+,.1f} ms"))
     st.caption("no requests in the window" if view.p95_ms is None else scope)
     st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")

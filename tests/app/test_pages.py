@@ -46,7 +46,7 @@ def test_overview_shows_health_at_a_glance_with_links(demo_workspace):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Production"] == "v2" and metrics["Candidate"] == "v3" and metrics["Last retrain"] == "v3"
     assert metrics["Requests / min"] == f"{300 / (24 * 60):,.1f}"
-    assert metrics["Error rate"] == "0.00 %" and float(metrics["p95 latency (ms)"]) > 0
+    assert metrics["Error rate"] == "0.00 %" and float(metrics["p95 (ms)"]) > 0
     links = [link.proto.page for link in at.get("page_link")]
     # Each headline figure links to the page that explains it, in tile order.
     assert links[:6] == ["versions", "versions", "live", "latency", "latency", "retrain"]
