@@ -31,13 +31,13 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.common import markdown_table, write_section  # noqa: E402
 from opscore.config import Settings, load_settings, replace  # noqa: E402
-from opscore.demo_data import credit_applications  # noqa: E402
-from opscore.features import validate_frame  # noqa: E402
-from opscore.predictor import load_version  # noqa: E402
-from opscore.registry import Actor, promote  # noqa: E402
+from opscore.data.features import validate_frame  # noqa: E402
+from opscore.demo.credit_data import credit_applications  # noqa: E402
+from opscore.models.registry import Actor, promote  # noqa: E402
+from opscore.models.training import train_version  # noqa: E402
+from opscore.serving.predictor import load_version  # noqa: E402
+from opscore.serving.telemetry import PredictionRecord, TelemetryWriter, record_feedback  # noqa: E402
 from opscore.store import dispose_stores, open_store, predictions  # noqa: E402
-from opscore.telemetry import PredictionRecord, TelemetryWriter, record_feedback  # noqa: E402
-from opscore.training import train_version  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = str(ROOT / "dashboard.py")

@@ -172,9 +172,9 @@ def _median(runs: list[dict]) -> dict:
 def prepare(folder: Path) -> Path:
     """Train the benchmark's one model and write the request bodies; returns the bodies file."""
     from opscore.config import load_settings
-    from opscore.demo_data import TARGET, credit_applications
-    from opscore.registry import Actor
-    from opscore.training import train_version
+    from opscore.demo.credit_data import TARGET, credit_applications
+    from opscore.models.registry import Actor
+    from opscore.models.training import train_version
 
     settings = load_settings(folder, env={})
     train_version(settings, "v1", credit_applications(seed=settings.seed), TARGET,

@@ -24,8 +24,14 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from opscore.config import load_settings, replace
+from opscore.serving.telemetry import (
+    LATENCY_BUCKETS_MS,
+    N_BUCKETS,
+    PredictionRecord,
+    TelemetryWriter,
+    p95_per_minute,
+)
 from opscore.store import dispose_stores, latency_rollups, open_store, predictions
-from opscore.telemetry import LATENCY_BUCKETS_MS, N_BUCKETS, PredictionRecord, TelemetryWriter, p95_per_minute
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FEATURES = {"age": 41.0, "annual_income": 54_000.0, "employment_type": "salaried", "home_ownership": "rent",

@@ -1,3 +1,3 @@
-from opscore.cli import main
+from opscore.cli.main import main
 
 raise SystemExit(main())

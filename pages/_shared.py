@@ -14,12 +14,15 @@ from typing import Any, TypeVar
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from opscore import auth, console, registry, version_history
+from opscore.access import credentials as auth
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError
-from opscore.registry import Actor
+from opscore.models import registry
+from opscore.models.registry import Actor
+from opscore.serving.telemetry import TelemetryWriter
 from opscore.store import open_store
-from opscore.telemetry import TelemetryWriter
+from opscore.views import console
+from opscore.views import versions as version_history
 
 T = TypeVar("T")
 ALL_VERSIONS = "All versions"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore import console, plots
-from opscore.console import LatencyReport, when
+from opscore.views import console, plots
+from opscore.views.console import LatencyReport, when
 from pages import _shared
 
 _shared.run_inside_dashboard()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore import console, plots, scoring_report
-from opscore.console import LiveFeed
 from opscore.exceptions import NotFoundError, OpscoreError
-from opscore.scoring_report import ScoringReport
+from opscore.serving import scoring_report
+from opscore.serving.scoring_report import ScoringReport
+from opscore.views import console, plots
+from opscore.views.console import LiveFeed
 from pages import _shared
 
 _shared.run_inside_dashboard()

@@ -6,9 +6,10 @@ import time
 
 import streamlit as st
 
-from opscore import console, plots, version_history
-from opscore.console import Overview, duration, when
 from opscore.exceptions import OpscoreError
+from opscore.views import console, plots
+from opscore.views import versions as version_history
+from opscore.views.console import Overview, duration, when
 from pages import _shared
 
 _shared.run_inside_dashboard()
@@ -35,7 +36,7 @@ if view.versions == 0:
 
                 try:
                     # Imported on demand: the demo pulls in the simulator, which no other view needs.
-                    from opscore.demo import build_demo
+                    from opscore.demo.workspace import build_demo
 
                     build_demo(_shared.settings(), progress=progress)
                 except OpscoreError as exc:

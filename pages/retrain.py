@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore import plots, retraining
 from opscore.exceptions import OpscoreError
-from opscore.retraining import RetrainOptions, RetrainOutcome
+from opscore.models import retraining
+from opscore.models.retraining import RetrainOptions, RetrainOutcome
+from opscore.views import plots
 from pages import _shared
 
 _shared.run_inside_dashboard()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore import plots, version_history
-from opscore.console import duration, when
 from opscore.exceptions import OpscoreError
-from opscore.version_history import VersionBoard, VersionRow
+from opscore.views import plots
+from opscore.views import versions as version_history
+from opscore.views.console import duration, when
+from opscore.views.versions import VersionBoard, VersionRow
 from pages import _shared
 
 _shared.run_inside_dashboard()

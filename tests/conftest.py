@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from opscore.config import Settings, load_settings
-from opscore.demo_data import credit_applications
-from opscore.registry import Actor
+from opscore.demo.credit_data import credit_applications
+from opscore.models.registry import Actor
 from opscore.store import dispose_stores
 
 PG_URL = os.environ.get("OPSCORE_TEST_PG_URL", "")
@@ -91,7 +91,7 @@ def operator() -> Actor:
 @pytest.fixture
 def trained(workspace: Settings, demo_frame) -> Settings:
     """A workspace with v1 (production) and v2 (candidate), trained on the demo data."""
-    from opscore.training import train_version
+    from opscore.models.training import train_version
 
     train_version(workspace, "v1", demo_frame, "default", actor=OPERATOR, then="promote")
     train_version(workspace, "v2", credit_applications(n_rows=1_500, seed=8), "default", actor=OPERATOR, then="candidate")
@@ -100,8 +100,8 @@ def trained(workspace: Settings, demo_frame) -> Settings:
 
 def log_traffic(settings: Settings, rows: int, version: str | None = None, seed: int = 5) -> None:
     """Score demo rows through the real predictor and wait until telemetry has logged them."""
-    from opscore.predictor import load_version, score_frame
-    from opscore.telemetry import TelemetryWriter
+    from opscore.serving.predictor import load_version, score_frame
+    from opscore.serving.telemetry import TelemetryWriter
 
     frame = credit_applications(n_rows=rows, seed=seed).drop(columns="default")
     writer = TelemetryWriter(settings).start()

@@ -11,12 +11,12 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from opscore.config import Settings, load_settings
-from opscore.demo_data import credit_applications
-from opscore.predictor import load_version, score_frame
-from opscore.registry import Actor, promote
+from opscore.demo.credit_data import credit_applications
+from opscore.models.registry import Actor, promote
+from opscore.models.training import train_version
+from opscore.serving.predictor import load_version, score_frame
+from opscore.serving.telemetry import TelemetryWriter, recent_predictions, record_feedback
 from opscore.store import dispose_stores, open_store
-from opscore.telemetry import TelemetryWriter, recent_predictions, record_feedback
-from opscore.training import train_version
 
 BUILDER = Actor("fixture", "operator", "cli")
 

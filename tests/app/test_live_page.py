@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from app_under_test import run_page
 
-from opscore.demo_data import credit_applications
+from opscore.demo.credit_data import credit_applications
+from opscore.serving.telemetry import recent_predictions
 from opscore.store import open_store
-from opscore.telemetry import recent_predictions
 
 LIVE = "pages/live.py"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app_under_test import OPERATOR, run_page
 
-from opscore import registry
-from opscore.demo_data import credit_applications
+from opscore.demo.credit_data import credit_applications
+from opscore.models import registry
 from opscore.store import open_store
 
 RETRAIN = "pages/retrain.py"

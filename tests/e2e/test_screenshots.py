@@ -35,7 +35,7 @@ def assert_no_exception_on_screen(page) -> None:
 
 @pytest.fixture
 def demo_workspace(workspace):
-    from opscore.demo import build_demo
+    from opscore.demo.workspace import build_demo
 
     build_demo(workspace)
     return workspace

@@ -1,0 +1,128 @@
+"""Commands that run things: ``serve``, ``simulate``, ``demo`` and ``dashboard``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from opscore.config import Settings
+from opscore.exceptions import BadInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the HTTP service: /predict, /feedback, /health, /metrics, registry routes")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("simulate", help="send realistic traffic (drift, bursts, malformed requests, delayed labels)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the running service")
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second (default 20)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    p.add_argument("--drift", choices=["none", "gradual", "sudden"], default="none",
+                   help="population shift: ramps up from --drift-start (gradual) or jumps there (sudden)")
+    p.add_argument("--drift-start", type=float, default=0.5, help="when the drift begins, as a share of the run")
+    p.add_argument("--drift-strength", type=float, default=0.8, help="shift reached, 0-1 (default 0.8)")
+    p.add_argument("--drift-features", help="comma-separated columns that drift (default: the whole population)")
+    p.add_argument("--new-category-share", type=float, default=0.0,
+                   help="share of drifted rows whose employment_type is a category the model never saw")
+    p.add_argument("--malformed-share", type=float, default=0.0, help="share of requests that are malformed")
+    p.add_argument("--burst-every", type=float, default=0.0, help="seconds between bursts (0: no bursts)")
+    p.add_argument("--burst-size", type=int, default=50, help="requests sent at once in a burst")
+    p.add_argument("--label-delay", type=float, default=5.0, help="seconds before a label is sent to /feedback")
+    p.add_argument("--label-share", type=float, default=0.8, help="share of predictions that get a label")
+    p.add_argument("--token", help="admin token for /feedback (default: OPSCORE_ADMIN_TOKEN or the workspace's)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(run=cmd_simulate)
+
+    p = sub.add_parser("demo", help="build a demo workspace through the real pipeline (a day of traffic, drift, labels)")
+    p.add_argument("--fresh", action="store_true", help="rebuild a workspace that an earlier demo built")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(run=cmd_demo)
+
+    # No options of its own (prefix "+" never occurs): every argument, --flags included, goes to streamlit run.
+    p = sub.add_parser("dashboard", help="the operator dashboard (same as streamlit run dashboard.py)",
+                       prefix_chars="+", add_help=False)
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed on to streamlit run")
+    p.set_defaults(run=cmd_dashboard)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from opscore.serving import http_api as service
+
+    if not 0 < args.port < 65536:
+        raise BadInputError(f"--port must be 1-65535, not {args.port}")
+    print(f"opscore: serving on http://{args.host}:{args.port} (API docs at /docs); Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    service.run(settings, args.host, args.port)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from opscore.demo.simulate import TrafficPlan, simulate
+
+    plan = TrafficPlan(
+        rate=args.rate, duration=args.duration, drift=args.drift, drift_start=args.drift_start,
+        drift_strength=args.drift_strength,
+        drift_features=tuple(c.strip() for c in args.drift_features.split(",") if c.strip()) if args.drift_features else (),
+        new_category_share=args.new_category_share, malformed_share=args.malformed_share,
+        burst_every=args.burst_every, burst_size=args.burst_size, label_delay=args.label_delay,
+        label_share=args.label_share, seed=settings.seed if args.seed is None else args.seed,
+    )
+    token = args.token or _workspace_token(settings)
+    bar = tqdm(total=round(plan.duration), desc="simulating", unit="s", file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
+
+    def progress(elapsed: float, report: object) -> None:
+        bar.update(min(round(elapsed), bar.total) - bar.n)
+        bar.set_postfix_str(str(report), refresh=False)
+
+    try:
+        report = simulate(args.url, plan, token=token, progress=progress)
+    finally:
+        bar.close()
+    print(report.summary())
+    return 0 if report.failed == 0 else 1
+
+
+def _workspace_token(settings: Settings) -> str | None:
+    if settings.admin_token:
+        return settings.admin_token
+    from opscore.access.credentials import TOKEN_FILE
+
+    path = settings.secrets_path / TOKEN_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from opscore.demo.workspace import build_demo
+
+    bar = tqdm(total=100, desc="demo", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(),
+               bar_format="{desc:<36} {percentage:3.0f}%|{bar}| {elapsed}")
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.set_description(stage)
+        bar.update(round(fraction * 100) - bar.n)
+
+    try:
+        outcome = build_demo(settings, progress=progress, fresh=args.fresh)
+    finally:
+        bar.close()
+    print(outcome.summary())
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    script = Path(__file__).resolve().parents[2] / "dashboard.py"
+    if not script.is_file():
+        raise BadInputError(f"dashboard.py is not next to the opscore package ({script}); run from a source checkout")
+    passthrough = [a for a in args.streamlit_args if a != "--"]
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), *passthrough])
+    return 0

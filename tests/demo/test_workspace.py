@@ -1,0 +1,102 @@
+"""The demo workspace: a day of real traffic across two versions, drift, labels; safe to run twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from opscore.cli import main as cli
+from opscore.demo.simulate import NEW_CATEGORY
+from opscore.demo.workspace import DRIFT_PEAKS, NEW_CATEGORY_FROM, V2_TAKES_OVER, build_demo
+from opscore.exceptions import ConflictError
+from opscore.models import registry
+from opscore.store import open_store, predictions
+
+NOW = 1_800_000_000.0
+HOUR = 3_600.0
+
+
+def rows(settings) -> list:
+    with open_store(settings).read() as conn:
+        return conn.execute(select(predictions)).all()
+
+
+@pytest.fixture
+def demo(workspace):
+    stages: list[tuple[str, float]] = []
+    outcome = build_demo(workspace, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW, scale=0.06)
+    return workspace, outcome, stages
+
+
+def test_demo_builds_two_versions_a_day_of_traffic_and_a_ledgered_takeover(demo):
+    settings, outcome, _ = demo
+    store = open_store(settings)
+    assert outcome.built and outcome.versions == ("v1", "v2")
+    assert registry.alias_target(store, "production") == "v2"
+    v2 = registry.get_version(store, "v2")
+    assert v2.parent_version == "v1" and "labelled production traffic" in v2.notes
+    promotion = registry.ledger_entries(store, alias="production")[0]
+    assert (promotion.to_version, promotion.actor) == ("v2", "system:demo")
+    assert promotion.at == pytest.approx(NOW - V2_TAKES_OVER * HOUR)
+    assert registry.served_at(store, NOW - 20 * HOUR) == "v1"
+
+    logged = rows(settings)
+    assert len(logged) == outcome.predictions > 400
+    assert all(NOW - 24 * HOUR <= r.at < NOW for r in logged)
+    # Each request was served by the version production named at its time, with a real latency.
+    assert all(r.version_id == registry.served_at(store, r.at) for r in logged[::25])
+    assert {r.version_id for r in logged} == {"v1", "v2"}
+    assert all(r.latency_ms > 0 and r.status == "ok" for r in logged)
+    assert len({r.latency_ms for r in logged}) > len(logged) // 10
+
+
+def test_demo_traffic_drifts_late_in_the_day_and_labels_arrive_late(demo):
+    settings, outcome, _ = demo
+    logged = rows(settings)
+    early = [json.loads(r.features) for r in logged if r.at < NOW - 12 * HOUR]
+    late = [json.loads(r.features) for r in logged if r.at >= NOW - DRIFT_PEAKS * HOUR]
+
+    def mean_score(group):
+        return sum(f["credit_score"] for f in group) / len(group)
+
+    assert mean_score(late) < mean_score(early) - 8
+    unseen = [r.at for r in logged if json.loads(r.features)["employment_type"] == NEW_CATEGORY]
+    assert unseen and min(unseen) >= NOW - NEW_CATEGORY_FROM * HOUR
+
+    labelled = [r for r in logged if r.label is not None]
+    assert len(labelled) == outcome.labelled and 0 < len(labelled) < len(logged)
+    assert {json.loads(r.label) for r in labelled} <= {0, 1}
+    # The newest requests have mostly not been labelled yet.
+    newest = [r for r in logged if r.at > NOW - HOUR]
+    assert sum(r.label is not None for r in newest) < len(newest) * 0.6
+
+
+def test_progress_is_reported_in_order_up_to_done(demo):
+    _, _, stages = demo
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and stages[-1] == ("done", 1.0)
+    assert {"training v1 on the demo data", "promoting v2"} <= {s for s, _ in stages}
+
+
+def test_a_second_run_leaves_the_workspace_alone_and_fresh_rebuilds_it(demo, capsys):
+    settings, first, _ = demo
+    again = build_demo(settings, now=NOW, scale=0.06)
+    assert not again.built and "already has 2 version(s)" in again.message
+    assert len(rows(settings)) == first.predictions
+    assert cli.main(["demo"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+    rebuilt = build_demo(settings, fresh=True, now=NOW + HOUR, scale=0.03)
+    assert rebuilt.built
+    logged = rows(settings)
+    assert len(logged) == rebuilt.predictions and all(r.at >= NOW + HOUR - 24 * HOUR for r in logged)
+    assert [e.action for e in registry.ledger_entries(open_store(settings), newest_first=False)] == [
+        "initial", "candidate", "promote"]
+
+
+def test_fresh_refuses_a_workspace_the_demo_did_not_build(trained):
+    with pytest.raises(ConflictError, match="only rebuilds a workspace the demo built"):
+        build_demo(trained, fresh=True)
+    assert {v.version_id for v in registry.list_versions(open_store(trained))} == {"v1", "v2"}

@@ -1,0 +1,132 @@
+"""Registry: versions, aliases and the ledger, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from opscore.exceptions import ConflictError, IntegrityError, NotFoundError, PermissionDenied, PreflightError
+from opscore.models import registry
+from opscore.models.registry import Actor
+from opscore.models.training import train_version
+from opscore.store import open_store
+
+
+@pytest.fixture
+def three_versions(any_workspace, demo_frame, operator):
+    for version_id in ("v1", "v2", "v3"):
+        train_version(any_workspace, version_id, demo_frame, "default", actor=operator, then="promote")
+    return any_workspace
+
+
+def test_first_version_takes_production_and_later_ones_follow_then(any_workspace, demo_frame, operator):
+    first = train_version(any_workspace, "a", demo_frame, "default", actor=operator, then="candidate")
+    assert first.promoted and first.version.aliases == ("production",)
+    second = train_version(any_workspace, "b", demo_frame, "default", actor=operator, then="candidate")
+    assert not second.promoted and second.version.aliases == ("candidate",)
+    store = open_store(any_workspace)
+    assert registry.alias_target(store, "production") == "a"
+    assert [e.action for e in registry.ledger_entries(store, newest_first=False)] == ["initial", "candidate"]
+
+
+def test_rollback_walks_back_through_history(three_versions, operator):
+    store = open_store(three_versions)
+    assert registry.alias_target(store) == "v3"
+    assert registry.rollback(three_versions, operator, "bad p95").to_version == "v2"
+    assert registry.rollback(three_versions, operator, "still bad").to_version == "v1"
+    with pytest.raises(NotFoundError, match="only version"):
+        registry.rollback(three_versions, operator, "nothing left")
+    entries = registry.ledger_entries(store, newest_first=False)
+    assert [(e.action, e.from_version, e.to_version) for e in entries] == [
+        ("initial", None, "v1"),
+        ("promote", "v1", "v2"),
+        ("promote", "v2", "v3"),
+        ("rollback", "v3", "v2"),
+        ("rollback", "v2", "v1"),
+    ]
+    assert entries[3].actor == "cli:tester" and entries[3].reason == "bad p95"
+
+
+def test_rollback_to_named_version_and_served_at(three_versions, operator):
+    store = open_store(three_versions)
+    before = time.time()
+    time.sleep(0.01)
+    registry.rollback(three_versions, operator, "pin", to="v1")
+    assert registry.alias_target(store) == "v1"
+    assert registry.served_at(store, before) == "v3"
+    assert registry.served_at(store, time.time()) == "v1"
+    assert registry.served_at(store, 0) is None
+    periods = registry.production_periods(store)
+    assert [p[0] for p in periods] == ["v1", "v2", "v3", "v1"] and periods[-1][2] is None
+
+
+def test_moves_need_an_operator_and_a_reason(three_versions):
+    viewer = Actor("ann", "viewer", "dashboard")
+    with pytest.raises(PermissionDenied, match="needs an operator"):
+        registry.rollback(three_versions, viewer, "because")
+    with pytest.raises(PreflightError, match="reason"):
+        registry.promote(three_versions, "v1", Actor("op", "operator", "cli"), "  ")
+    assert registry.alias_target(open_store(three_versions)) == "v3"
+
+
+def test_promote_refuses_unknown_current_and_stale_expectations(three_versions, operator):
+    with pytest.raises(NotFoundError):
+        registry.promote(three_versions, "nope", operator, "x")
+    with pytest.raises(ConflictError, match="already production"):
+        registry.promote(three_versions, "v3", operator, "x", skip_preflight=True)
+    with pytest.raises(ConflictError, match="moved to 'v3' meanwhile"):
+        registry.move_alias(three_versions, "v1", operator, "x", expected_from="v2")
+
+
+def test_tampered_artifact_is_refused_everywhere(three_versions, operator):
+    path = three_versions.model_store_path / "v1" / "model.joblib"
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    store = open_store(three_versions)
+    with pytest.raises(IntegrityError, match="checksum mismatch"):
+        registry.load_version_model(three_versions, registry.get_version(store, "v1"))
+    with pytest.raises(PreflightError, match="checksum mismatch"):
+        registry.promote(three_versions, "v1", operator, "x")
+    with pytest.raises(PreflightError, match="checksum mismatch"):
+        registry.rollback(three_versions, operator, "x", to="v1")
+    assert registry.alias_target(store) == "v3"
+    assert len(registry.ledger_entries(store)) == 3
+
+
+def test_preflight_reports_schema_incompatibility(any_workspace, demo_frame, operator):
+    train_version(any_workspace, "wide", demo_frame, "default", actor=operator)
+    narrow = demo_frame.drop(columns=["credit_score"]).assign(extra_signal=1.0)
+    train_version(any_workspace, "other", narrow, "default", actor=operator, then="none")
+    report = registry.preflight(any_workspace, "other")
+    assert not report.ok
+    assert any("new required column 'extra_signal'" in f for f in report.failures())
+    with pytest.raises(PreflightError, match="extra_signal"):
+        registry.promote(any_workspace, "other", operator, "try")
+
+
+def test_candidate_can_be_discarded(any_workspace, demo_frame, operator):
+    train_version(any_workspace, "p", demo_frame, "default", actor=operator)
+    train_version(any_workspace, "c", demo_frame, "default", actor=operator, then="candidate")
+    store = open_store(any_workspace)
+    entry = registry.clear_candidate(any_workspace, operator, "worse than production")
+    assert entry is not None and entry.from_version == "c"
+    assert registry.alias_target(store, "candidate") is None
+    assert registry.clear_candidate(any_workspace, operator, "again") is None
+    assert registry.version_exists(store, "c")
+
+
+def test_promoting_the_candidate_clears_it(any_workspace, demo_frame, operator):
+    train_version(any_workspace, "p", demo_frame, "default", actor=operator)
+    train_version(any_workspace, "c", demo_frame, "default", actor=operator, then="candidate")
+    registry.promote(any_workspace, "c", operator, "better")
+    state = registry.alias_state(open_store(any_workspace))
+    assert state["production"][0] == "c" and state["candidate"][0] is None
+
+
+def test_malformed_version_ids_are_refused(any_workspace):
+    store = open_store(any_workspace)
+    for bad in ["..", ".", "a/b", "x" * 65, "", "../etc", ".hidden", "sp ace"]:
+        with pytest.raises(Exception, match="malformed|may not start"):
+            registry.get_version(store, bad)
