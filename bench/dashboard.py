@@ -35,8 +35,9 @@ from opscore.data.features import validate_frame  # noqa: E402
 from opscore.demo.credit_data import credit_applications  # noqa: E402
 from opscore.models.registry import Actor, promote  # noqa: E402
 from opscore.models.training import train_version  # noqa: E402
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import load_version  # noqa: E402
-from opscore.serving.telemetry import PredictionRecord, TelemetryWriter, record_feedback  # noqa: E402
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import dispose_stores, open_store, predictions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,13 +24,9 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from opscore.config import load_settings, replace
-from opscore.serving.telemetry import (
-    LATENCY_BUCKETS_MS,
-    N_BUCKETS,
-    PredictionRecord,
-    TelemetryWriter,
-    p95_per_minute,
-)
+from opscore.serving.latency_histogram import LATENCY_BUCKETS_MS, N_BUCKETS
+from opscore.serving.telemetry_queries import p95_per_minute
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import dispose_stores, latency_rollups, open_store, predictions
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -19,7 +19,7 @@ from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError
 from opscore.models import registry
 from opscore.models.registry import Actor
-from opscore.serving.telemetry import TelemetryWriter
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 from opscore.views import console
 from opscore.views import versions as version_history

@@ -101,7 +101,7 @@ def trained(workspace: Settings, demo_frame) -> Settings:
 def log_traffic(settings: Settings, rows: int, version: str | None = None, seed: int = 5) -> None:
     """Score demo rows through the real predictor and wait until telemetry has logged them."""
     from opscore.serving.predictor import load_version, score_frame
-    from opscore.serving.telemetry import TelemetryWriter
+    from opscore.serving.telemetry_writer import TelemetryWriter
 
     frame = credit_applications(n_rows=rows, seed=seed).drop(columns="default")
     writer = TelemetryWriter(settings).start()

@@ -28,7 +28,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
     from opscore.data.datasets import read_csv_path
     from opscore.serving.predictor import score_frame
-    from opscore.serving.telemetry import TelemetryWriter
+    from opscore.serving.telemetry_writer import TelemetryWriter
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")

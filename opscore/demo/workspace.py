@@ -37,8 +37,9 @@ from opscore.models.registry import Actor, VersionInfo
 from opscore.models.retraining import retrain
 from opscore.models.training import train_version
 from opscore.serving.batching import single_threaded
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, load_version
-from opscore.serving.telemetry import PredictionRecord, TelemetryWriter, record_feedback
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import Store, aliases, ledger, metadata, open_store, schema_info, versions
 
 Progress = Callable[[str, float], None]

@@ -21,7 +21,7 @@ from opscore.exceptions import BadInputError
 from opscore.models import artifacts, registry
 from opscore.models.registry import Actor, VersionInfo
 from opscore.models.training import train_version
-from opscore.serving import telemetry
+from opscore.serving import telemetry_queries
 from opscore.store import Store, open_store, predictions
 from opscore.views.versions import metrics_side_by_side
 
@@ -109,7 +109,7 @@ def _extra_rows(extra: pd.DataFrame | bytes, info: VersionInfo, max_bytes: int) 
 
 
 def _traffic_rows(store: Store, info: VersionInfo, target_dtype: object) -> pd.DataFrame:
-    traffic = telemetry.labelled_predictions(store)
+    traffic = telemetry_queries.labelled_predictions(store)
     if traffic.empty:
         return pd.DataFrame(columns=[*info.feature_schema.names, info.target])
     traffic = traffic.tail(MAX_TRAFFIC_ROWS)

@@ -37,10 +37,10 @@ from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError
 from opscore.models import registry
 from opscore.models.registry import Actor
-from opscore.serving import telemetry
 from opscore.serving.batching import Arrival, MicroBatcher, single_threaded
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores
-from opscore.serving.telemetry import PredictionRecord, TelemetryWriter
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def create_app(settings: Settings) -> FastAPI:
         if serving.writer is not None:
             # Labels often follow their prediction closely; make sure it is stored before joining.
             await run_in_threadpool(serving.writer.flush, 5.0)
-        result = await run_in_threadpool(telemetry.record_feedback, serving.store, items)
+        result = await run_in_threadpool(record_feedback, serving.store, items)
         return {"joined": result.joined, "unknown": result.unknown}
 
     @app.get("/health", summary="Liveness and readiness: model loaded, store reachable, telemetry backlog")

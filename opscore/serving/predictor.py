@@ -26,7 +26,7 @@ from opscore.data.features import FeatureSchema, Problem, validate_frame
 from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.models import registry
 from opscore.models.registry import VersionInfo
-from opscore.serving.telemetry import PredictionRecord, TelemetryWriter
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import open_store
 
 log = logging.getLogger(__name__)

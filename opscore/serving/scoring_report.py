@@ -21,7 +21,7 @@ from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.models import artifacts, registry
 from opscore.serving import predictor
 from opscore.serving.predictor import ScoredFrame
-from opscore.serving.telemetry import TelemetryWriter
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 
 REPORT_COLUMNS = ["column", "expected", "status", "empty cells", "wrong type", "outside training range"]

@@ -18,7 +18,7 @@ from opscore.config import Settings
 from opscore.exceptions import BadInputError
 from opscore.models import registry
 from opscore.models.registry import LedgerEntry, VersionInfo
-from opscore.serving import telemetry
+from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views.plots import ProductionChange
 
@@ -84,7 +84,7 @@ def resolve_window(settings: Settings, label: str, now: float | None = None) -> 
     length = WINDOWS[label]
     if length is not None:
         return Window(label, end - length, end)
-    summary = telemetry.version_latency_summary(open_store(settings))
+    summary = telemetry_queries.version_latency_summary(open_store(settings))
     first = float(summary["first_at"].min()) if not summary.empty else end - 3600
     return Window(label, math.floor(first / 60) * 60, end)
 
@@ -99,7 +99,7 @@ def window_series(settings: Settings, window: Window, version_id: str | None = N
     read as a drop in traffic.
     """
     step = window.step_seconds
-    series = telemetry.latency_series(open_store(settings), window.start, window.end, version_id=version_id,
+    series = telemetry_queries.latency_series(open_store(settings), window.start, window.end, version_id=version_id,
                                       step_seconds=step)
     if series.empty:
         return series
@@ -180,8 +180,8 @@ def overview(settings: Settings, window_label: str, version_id: str | None = Non
     window = resolve_window(settings, window_label)
     found = registry.list_versions(store)
     by_id = {v.version_id: v for v in found}
-    current = telemetry.window_percentiles(store, window.start, window.end, version_id=version_id)
-    before = telemetry.window_percentiles(store, window.start - window.seconds, window.start, version_id=version_id)
+    current = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id)
+    before = telemetry_queries.window_percentiles(store, window.start - window.seconds, window.start, version_id=version_id)
     retrained = [v for v in found if v.created_by == "retrain" or v.parent_version]
     return Overview(
         window=window,
@@ -232,17 +232,17 @@ def latency_report(settings: Settings, window_label: str, version_id: str | None
     store = open_store(settings)
     window = resolve_window(settings, window_label)
     series = window_series(settings, window, version_id)
-    estimated = telemetry.window_percentiles(store, window.start, window.end, version_id=version_id)
+    estimated = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id)
     rows = []
     for version in sorted(series["version_id"].unique()) if not series.empty else []:
-        figures = telemetry.window_percentiles(store, window.start, window.end, version_id=version)
+        figures = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version)
         rows.append({"version": version, "requests": figures["count"], "errors": figures["errors"],
                      "error rate (%)": 100 * figures["errors"] / figures["count"] if figures["count"] else None,
                      "p50 (ms)": figures["p50_ms"], "p95 (ms)": figures["p95_ms"], "p99 (ms)": figures["p99_ms"],
                      "mean (ms)": figures["mean_ms"]})
     exact_figures = None
     if estimated["count"] and (exact or estimated["count"] <= EXACT_ROW_LIMIT):
-        exact_figures = telemetry.exact_percentiles(store, window.start, window.end, version_id=version_id)
+        exact_figures = telemetry_queries.exact_percentiles(store, window.start, window.end, version_id=version_id)
     return LatencyReport(
         window=window,
         version_id=version_id,
@@ -276,7 +276,7 @@ def live_feed(settings: Settings, limit: int = 50) -> LiveFeed:
     requests per minute for the last half hour (from rollups)."""
     store = open_store(settings)
     now = time.time()
-    recent = telemetry.recent_predictions(store, limit=limit)
+    recent = telemetry_queries.recent_predictions(store, limit=limit)
     table = pd.DataFrame({
         "time (UTC)": [when(t, "%H:%M:%S") for t in recent["at"]],
         "version": recent["version_id"],
@@ -289,7 +289,7 @@ def live_feed(settings: Settings, limit: int = 50) -> LiveFeed:
     })
     end = math.ceil(now / 60) * 60
     return LiveFeed(
-        stats=telemetry.live_window(store, settings.live_window),
+        stats=telemetry_queries.live_window(store, settings.live_window),
         recent=table,
         series=window_series(settings, Window("live", end - LIVE_MINUTES * 60, end), now=now),
         window_size=settings.live_window,

@@ -17,7 +17,7 @@ from opscore.data.features import schema_differences
 from opscore.exceptions import BadInputError, NotFoundError
 from opscore.models import registry
 from opscore.models.registry import Actor, LedgerEntry, VersionInfo
-from opscore.serving import telemetry
+from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views.console import duration, when
 
@@ -130,7 +130,7 @@ def version_board(settings: Settings) -> VersionBoard:
     """Version history with live p95/error rate per version, aliases, rollback target and the ledger."""
     store = open_store(settings)
     found = registry.list_versions(store)
-    summary = telemetry.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
     entries = registry.ledger_entries(store)
     first_actor: dict[str, str] = {}
     for entry in reversed(entries):
@@ -185,7 +185,7 @@ def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
     store = open_store(settings)
     a, b = registry.get_version(store, left), registry.get_version(store, right)
     metrics = metrics_side_by_side(a, b)
-    summary = telemetry.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
 
     def live(version_id: str, column: str) -> float | None:
         if version_id not in summary.index or not summary.loc[version_id, "count"]:

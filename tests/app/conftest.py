@@ -14,8 +14,10 @@ from opscore.config import Settings, load_settings
 from opscore.demo.credit_data import credit_applications
 from opscore.models.registry import Actor, promote
 from opscore.models.training import train_version
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import load_version, score_frame
-from opscore.serving.telemetry import TelemetryWriter, recent_predictions, record_feedback
+from opscore.serving.telemetry_queries import recent_predictions
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import dispose_stores, open_store
 
 BUILDER = Actor("fixture", "operator", "cli")

@@ -6,7 +6,7 @@ import pytest
 from app_under_test import run_page
 
 from opscore.demo.credit_data import credit_applications
-from opscore.serving.telemetry import recent_predictions
+from opscore.serving.telemetry_queries import recent_predictions
 from opscore.store import open_store
 
 LIVE = "pages/live.py"

@@ -8,8 +8,10 @@ from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, PermissionDenied, TooLargeError
 from opscore.models import registry, retraining
 from opscore.models.registry import Actor
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import score_frame
-from opscore.serving.telemetry import TelemetryWriter, recent_predictions, record_feedback
+from opscore.serving.telemetry_queries import recent_predictions
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 
 ALICE = Actor("alice", "operator", "dashboard")

@@ -15,7 +15,7 @@ from opscore.exceptions import BadInputError, IntegrityError, NotFoundError
 from opscore.models import registry
 from opscore.models.registry import load_version_model
 from opscore.serving.predictor import ProductionModel, load_version, score_frame
-from opscore.serving.telemetry import TelemetryWriter
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store, predictions
 
 

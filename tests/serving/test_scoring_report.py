@@ -9,7 +9,8 @@ from opscore.config import replace
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, NotFoundError, TooLargeError
 from opscore.serving import scoring_report
-from opscore.serving.telemetry import TelemetryWriter, recent_predictions
+from opscore.serving.telemetry_queries import recent_predictions
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 
 

@@ -9,8 +9,8 @@ import pytest
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError
 from opscore.models.registry import Actor
-from opscore.serving import telemetry
-from opscore.serving.telemetry import TelemetryWriter
+from opscore.serving import feedback, telemetry_queries
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 from opscore.views import console
 
@@ -23,7 +23,7 @@ def test_windows_cover_whole_minutes_and_all_time_starts_at_the_first_request(se
     assert (window.start, window.end) == (1_800_000_060 - 3600, 1_800_000_060)
     assert window.step_seconds == 60
     assert console.resolve_window(served, "Last 24 hours").step_seconds == 900
-    first = telemetry.version_latency_summary(open_store(served))["first_at"].min()
+    first = telemetry_queries.version_latency_summary(open_store(served))["first_at"].min()
     assert console.resolve_window(served, "All time").start == first
     with pytest.raises(BadInputError, match="unknown time window"):
         console.resolve_window(served, "Last fortnight")
@@ -35,7 +35,7 @@ def test_overview_headline_figures(served):
     assert view.requests == 200 and view.errors == 0 and view.error_rate == 0
     assert view.requests_per_minute == pytest.approx(200 / 60)
     assert view.previous_requests == 0 and view.previous_p95_ms is None
-    assert view.p95_ms == pytest.approx(telemetry.window_percentiles(
+    assert view.p95_ms == pytest.approx(telemetry_queries.window_percentiles(
         open_store(served), view.window.start, view.window.end)["p95_ms"])
     assert view.last_retrain is None
     only_v2 = console.overview(served, "Last hour", "v2")
@@ -73,8 +73,8 @@ def test_live_feed_shows_the_newest_predictions(served):
 
 def test_live_feed_shows_labels_as_they_were_sent(served):
     store = open_store(served)
-    newest = telemetry.recent_predictions(store, limit=2)["request_id"].tolist()
-    telemetry.record_feedback(store, [{"request_id": newest[0], "label": 1}])
+    newest = telemetry_queries.recent_predictions(store, limit=2)["request_id"].tolist()
+    feedback.record_feedback(store, [{"request_id": newest[0], "label": 1}])
     assert console.live_feed(served, limit=2).recent["label"].tolist() == ["1", ""]
 
 

@@ -8,7 +8,7 @@ from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError, PermissionDenied
 from opscore.models import registry
 from opscore.models.registry import Actor
-from opscore.serving import telemetry
+from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views import versions as version_history
 
@@ -20,7 +20,7 @@ def test_version_board_joins_registry_ledger_and_live_figures(served):
     board = version_history.version_board(served)
     assert [r.info.version_id for r in board.rows] == ["v2", "v1"]
     assert (board.production, board.candidate, board.rollback_target) == ("v1", "v2", None)
-    summary = telemetry.version_latency_summary(open_store(served)).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(open_store(served)).set_index("version_id")
     v1 = board.row("v1")
     assert v1.requests == 120 and v1.errors == 0
     assert v1.p95_ms == pytest.approx(summary.loc["v1", "p95_ms"])

@@ -12,8 +12,9 @@ from sqlalchemy import event, func, select
 
 from opscore.config import replace
 from opscore.exceptions import BadInputError
-from opscore.serving import telemetry
-from opscore.serving.telemetry import LATENCY_BUCKETS_MS, PredictionRecord, TelemetryWriter
+from opscore.serving import feedback, telemetry_queries, telemetry_writer
+from opscore.serving.latency_histogram import LATENCY_BUCKETS_MS
+from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import Store, _make_engine, latency_rollups, open_store, predictions
 
 NOW = time.time()
@@ -192,8 +193,8 @@ def test_histogram_percentiles_are_within_a_bucket_of_numpy(any_workspace):
     _log(any_workspace, [record(i, at=float(ats[i]), latency=float(latencies[i]),
                                 status="error" if i % 100 == 0 else "ok") for i in range(latencies.size)])
 
-    window = telemetry.window_percentiles(store, start, start + 600)
-    exact = telemetry.exact_percentiles(store, start, start + 600)
+    window = telemetry_queries.window_percentiles(store, start, start + 600)
+    exact = telemetry_queries.exact_percentiles(store, start, start + 600)
     expected = np.percentile(latencies, [50, 95, 99])
     assert exact["count"] == window["count"] == latencies.size
     assert exact["errors"] == window["errors"] == 64
@@ -203,7 +204,7 @@ def test_histogram_percentiles_are_within_a_bucket_of_numpy(any_workspace):
     assert window["mean_ms"] == pytest.approx(latencies.mean())
     assert exact["mean_ms"] == pytest.approx(latencies.mean())
 
-    series = telemetry.p95_per_minute(store, start, start + 600)
+    series = telemetry_queries.p95_per_minute(store, start, start + 600)
     assert series["count"].sum() == latencies.size
     minute_of = (ats // 60 * 60).astype(int)
     for row in series.itertuples():
@@ -219,7 +220,7 @@ def test_histogram_percentiles_of_a_few_far_apart_values(workspace):
     values = [1.0, 10.0, 100.0, 1_000.0]
     start = (NOW // 60 - 5) * 60
     _log(workspace, [record(i, at=start + i, latency=v) for i, v in enumerate(values)])
-    window = telemetry.window_percentiles(store, start, start + 60)
+    window = telemetry_queries.window_percentiles(store, start, start + 60)
     for key, q in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99)):
         expected = np.percentile(values, q)  # 55, 865, 973
         assert abs(window[key] - expected) <= _bucket_width(expected), key
@@ -230,63 +231,63 @@ def test_latency_series_splits_versions_filters_and_steps(any_workspace):
     start = (NOW // 300 - 4) * 300
     _log(any_workspace, [record(i, at=start + i, latency=2.0 if i % 2 else 40.0, version="v1" if i % 2 else "v2",
                                 source="api" if i % 4 < 2 else "shadow") for i in range(600)])
-    per_minute = telemetry.latency_series(store, start, start + 600)
+    per_minute = telemetry_queries.latency_series(store, start, start + 600)
     assert list(per_minute.columns) == ["bucket_start", "version_id", "count", "errors", "error_rate", "rps",
                                         "mean_ms", "p50_ms", "p95_ms", "p99_ms"]
     assert len(per_minute) == 20 and set(per_minute["version_id"]) == {"v1", "v2"}
     assert (per_minute["count"] == 30).all()
     assert per_minute["rps"].tolist() == pytest.approx([0.5] * 20)
-    v2 = telemetry.latency_series(store, start, start + 600, version_id="v2", source="shadow", step_seconds=300)
+    v2 = telemetry_queries.latency_series(store, start, start + 600, version_id="v2", source="shadow", step_seconds=300)
     assert v2["count"].tolist() == [75, 75]  # even i (v2) with i % 4 == 2 (shadow)
     assert v2["mean_ms"].tolist() == pytest.approx([40.0, 40.0])
     assert v2["bucket_start"].tolist() == [start, start + 300]
-    assert telemetry.latency_series(store, start + 3_600, start + 7_200).empty
+    assert telemetry_queries.latency_series(store, start + 3_600, start + 7_200).empty
     with pytest.raises(BadInputError):
-        telemetry.latency_series(store, start, start + 600, step_seconds=90)
+        telemetry_queries.latency_series(store, start, start + 600, step_seconds=90)
 
 
 def test_version_summary_live_window_and_recent(any_workspace):
     store = open_store(any_workspace)
     _log(any_workspace, [record(i, at=NOW - 100 + i, latency=10.0, version="v1" if i < 80 else "v2",
                                 status="error" if i >= 95 else "ok") for i in range(100)])
-    summary = telemetry.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
     assert summary.loc["v1", "count"] == 80 and summary.loc["v2", "count"] == 20
     assert summary.loc["v2", "errors"] == 5 and summary.loc["v2", "error_rate"] == pytest.approx(0.25)
     assert abs(summary.loc["v1", "p95_ms"] - 10.0) <= _bucket_width(10.0)
     assert summary.loc["v1", "first_at"] <= NOW - 100 < summary.loc["v1", "last_at"]
 
-    live = telemetry.live_window(store, 20)
+    live = telemetry_queries.live_window(store, 20)
     assert live["count"] == 20
     assert live["versions"] == {"v2": 20}
     assert live["error_rate"] == pytest.approx(0.25)
     assert live["avg_latency_ms"] == pytest.approx(10.0)
     assert live["rate_per_s"] == pytest.approx(1.0)
 
-    recent = telemetry.recent_predictions(store, limit=5)
+    recent = telemetry_queries.recent_predictions(store, limit=5)
     assert recent["request_id"].tolist() == [f"req-{i}" for i in range(99, 94, -1)]
-    newer = telemetry.recent_predictions(store, since_id=int(recent["id"].iloc[1]))
+    newer = telemetry_queries.recent_predictions(store, since_id=int(recent["id"].iloc[1]))
     assert newer["request_id"].tolist() == ["req-99"]
-    assert telemetry.live_window(store, 0)["count"] == 0
+    assert telemetry_queries.live_window(store, 0)["count"] == 0
 
 
 def test_feedback_joins_labels_to_logged_predictions(any_workspace):
     store = open_store(any_workspace)
     _log(any_workspace, [record(i, at=NOW - 10 + i) for i in range(5)])
-    result = telemetry.record_feedback(store, [{"request_id": "req-1", "label": 1}, {"request_id": "req-3", "label": 0},
+    result = feedback.record_feedback(store, [{"request_id": "req-1", "label": 1}, {"request_id": "req-3", "label": 0},
                                                {"request_id": "nobody", "label": 1}])
     assert result.joined == 2
     assert result.unknown == ["nobody"]
-    table = telemetry.labelled_predictions(store)
+    table = telemetry_queries.labelled_predictions(store)
     assert table["request_id"].tolist() == ["req-1", "req-3"]
     assert table["label"].tolist() == [1, 0]
     assert table["prediction"].tolist() == [1, 1]
     assert {"age", "employment", "income"} <= set(table.columns)
     assert table["age"].tolist() == [31, 33]
-    assert telemetry.recent_predictions(store).set_index("request_id").loc["req-3", "label"] == 0
+    assert telemetry_queries.recent_predictions(store).set_index("request_id").loc["req-3", "label"] == 0
     with pytest.raises(BadInputError, match="request_id"):
-        telemetry.record_feedback(store, [{"label": 1}])
+        feedback.record_feedback(store, [{"label": 1}])
     with pytest.raises(BadInputError, match="label"):
-        telemetry.record_feedback(store, [{"request_id": "req-2"}])
+        feedback.record_feedback(store, [{"request_id": "req-2"}])
 
 
 def test_retention_deletes_only_old_raw_rows(any_workspace):
@@ -295,13 +296,13 @@ def test_retention_deletes_only_old_raw_rows(any_workspace):
     recent = [record(100 + i, at=NOW - 86_400 + i) for i in range(20)]
     _log(any_workspace, old + recent)
     rollups_before = rollup_totals(store)
-    assert telemetry.apply_retention(store, 30) == 30
+    assert telemetry_writer.apply_retention(store, 30) == 30
     assert raw_count(store) == 20
     assert rollup_totals(store) == rollups_before, "latency history outlives the raw rows"
-    assert telemetry.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 30
-    assert telemetry.apply_retention(store, 30) == 0
+    assert telemetry_queries.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 30
+    assert telemetry_writer.apply_retention(store, 30) == 0
     with pytest.raises(BadInputError):
-        telemetry.apply_retention(store, -1)
+        telemetry_writer.apply_retention(store, -1)
 
 
 def test_submit_is_safe_from_many_threads(workspace):
@@ -332,4 +333,4 @@ def test_a_running_writer_enforces_retention_itself(workspace):
         time.sleep(0.02)  # the writer's loop wakes every flush interval and checks retention
     writer.close()
     assert writer.retention_removed == 25 and raw_count(store) == 1
-    assert telemetry.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 25
+    assert telemetry_queries.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 25
