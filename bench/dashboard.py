@@ -30,10 +30,11 @@ from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.common import markdown_table, write_section  # noqa: E402
+from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings, replace  # noqa: E402
 from opscore.data.features import validate_frame  # noqa: E402
 from opscore.demo.credit_data import credit_applications  # noqa: E402
-from opscore.models.registry import Actor, promote  # noqa: E402
+from opscore.models.registry import promote  # noqa: E402
 from opscore.models.training import train_version  # noqa: E402
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import load_version  # noqa: E402

@@ -171,9 +171,9 @@ def _median(runs: list[dict]) -> dict:
 
 def prepare(folder: Path) -> Path:
     """Train the benchmark's one model and write the request bodies; returns the bodies file."""
+    from opscore.access.actors import Actor
     from opscore.config import load_settings
     from opscore.demo.credit_data import TARGET, credit_applications
-    from opscore.models.registry import Actor
     from opscore.models.training import train_version
 
     settings = load_settings(folder, env={})

@@ -15,14 +15,13 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from opscore.access import credentials as auth
+from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError
-from opscore.models import registry
-from opscore.models.registry import Actor
+from opscore.models import alias_moves, registry
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
-from opscore.views import console
-from opscore.views import versions as version_history
+from opscore.views import windows
 
 T = TypeVar("T")
 ALL_VERSIONS = "All versions"
@@ -56,7 +55,7 @@ def is_operator() -> bool:
 
 
 def window_label() -> str:
-    return st.session_state.get("window", console.DEFAULT_WINDOW)
+    return st.session_state.get("window", windows.DEFAULT_WINDOW)
 
 
 def version_filter() -> str | None:
@@ -134,8 +133,8 @@ def sidebar(current: Settings) -> None:
         options = [ALL_VERSIONS, *versions]
         st.selectbox("Model version", options, key="version_filter",
                      format_func=lambda v: versions.get(v, v), help="Narrow monitoring pages to one version")
-        st.selectbox("Time window", list(console.WINDOWS), key="window",
-                     index=list(console.WINDOWS).index(console.DEFAULT_WINDOW))
+        st.selectbox("Time window", list(windows.WINDOWS), key="window",
+                     index=list(windows.WINDOWS).index(windows.DEFAULT_WINDOW))
         st.divider()
         _sign_in(current)
 
@@ -194,7 +193,7 @@ def announce_generated_password(current: Settings) -> None:
 def request_move(action: str, version_id: str) -> None:
     """Button callback: run the pre-flight check and keep the move pending until confirmed."""
     try:
-        st.session_state["pending_move"] = version_history.prepare_move(settings(), action, version_id)
+        st.session_state["pending_move"] = alias_moves.prepare_move(settings(), action, version_id)
     except OpscoreError as exc:
         flash("error", str(exc))
 
@@ -211,7 +210,7 @@ def confirm_pending_move() -> None:
 
 
 @st.dialog("Confirm production change", width="medium", on_dismiss=_drop_pending)
-def _move_dialog(move: version_history.PendingMove) -> None:
+def _move_dialog(move: alias_moves.PendingMove) -> None:
     st.markdown(f"**{move.summary}**")
     if move.checks:
         st.markdown("Pre-flight check")
@@ -233,7 +232,7 @@ def _move_dialog(move: version_history.PendingMove) -> None:
         st.caption(":material/lock: Only an operator can confirm; sign in from the sidebar.")
     if confirm:
         try:
-            entry = version_history.carry_out(settings(), move, actor(), reason)
+            entry = alias_moves.carry_out(settings(), move, actor(), reason)
         except OpscoreError as exc:
             show_error(exc)
             return

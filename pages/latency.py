@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opscore.views import console, plots
-from opscore.views.console import LatencyReport, when
+from opscore.views import latency as latency_view
+from opscore.views import plots
+from opscore.views.formatting import when
+from opscore.views.latency import LatencyReport
 from pages import _shared
 
 _shared.run_inside_dashboard()
 st.title("Latency")
 window, version = _shared.window_label(), _shared.version_filter()
 exact_asked = st.session_state.get("exact_asked") == (window, version)
-report: LatencyReport = _shared.cached(console.latency_report, window, version, exact_asked)
+report: LatencyReport = _shared.cached(latency_view.latency_report, window, version, exact_asked)
 st.caption(f"{report.window.label} ({when(report.window.start)} → now), "
            f"{'version ' + version if version else 'all versions'}; one point per "
            f"{report.window.step_seconds // 60} min. Dashed lines mark production changes.")

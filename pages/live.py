@@ -7,8 +7,9 @@ import streamlit as st
 from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.serving import scoring_report
 from opscore.serving.scoring_report import ScoringReport
-from opscore.views import console, plots
-from opscore.views.console import LiveFeed
+from opscore.views import live as live_view
+from opscore.views import plots
+from opscore.views.live import LiveFeed
 from pages import _shared
 
 _shared.run_inside_dashboard()
@@ -20,7 +21,7 @@ _shared.show_flash()
 
 @st.fragment(run_every=settings.dashboard_refresh_seconds)
 def live_feed() -> None:
-    feed: LiveFeed = console.live_feed(settings)
+    feed: LiveFeed = live_view.live_feed(settings)
     stats = feed.stats
     count = stats["count"]
     over = (f"figures over the last {count:,} predictions" if count >= feed.window_size
@@ -35,7 +36,7 @@ def live_feed() -> None:
     tiles[4].metric("Versions answering", ", ".join(stats["versions"]) or "—", border=True)
     st.plotly_chart(
         plots.throughput(feed.series, empty_message="No requests in the last 30 minutes", height=240,
-                         title=f"Throughput, last {console.LIVE_MINUTES} minutes"),
+                         title=f"Throughput, last {live_view.LIVE_MINUTES} minutes"),
         key="live_throughput",
     )
     if feed.recent.empty:

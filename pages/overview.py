@@ -7,15 +7,18 @@ import time
 import streamlit as st
 
 from opscore.exceptions import OpscoreError
-from opscore.views import console, plots
+from opscore.models import version_metrics
+from opscore.views import overview as overview_view
+from opscore.views import plots
 from opscore.views import versions as version_history
-from opscore.views.console import Overview, duration, when
+from opscore.views.formatting import duration, when
+from opscore.views.overview import Overview
 from pages import _shared
 
 _shared.run_inside_dashboard()
 st.title("Overview")
 _shared.show_flash()
-view: Overview = _shared.cached(console.overview, _shared.window_label(), _shared.version_filter())
+view: Overview = _shared.cached(overview_view.overview, _shared.window_label(), _shared.version_filter())
 
 if view.versions == 0:
     st.info("This workspace has no model yet.", icon=":material/info:")
@@ -71,10 +74,10 @@ def change(value: float | None, shape: str) -> dict:
 production, candidate, traffic, latency, errors, retrain = st.columns(6)
 with production.container(border=True, height="stretch"):
     info = view.production
-    metric = version_history.headline_metrics(info)[0] if info else None
+    metric = version_metrics.headline_metrics(info)[0] if info else None
     st.metric("Production", info.version_id if info else "none",
               help="The version answering /predict now")
-    st.caption(f"{version_history.metric_label(metric)} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
+    st.caption(f"{version_metrics.metric_label(metric)} {info.metrics[metric]:.3f}" if info else "nothing serves yet")
     st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
 with candidate.container(border=True, height="stretch"):
     info = view.candidate

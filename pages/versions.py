@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from opscore.exceptions import OpscoreError
+from opscore.models import version_metrics
 from opscore.views import plots
 from opscore.views import versions as version_history
-from opscore.views.console import duration, when
+from opscore.views.formatting import duration, when
 from opscore.views.versions import VersionBoard, VersionRow
 from pages import _shared
 
@@ -25,8 +26,8 @@ if not board.rows:
 
 
 def figures(row: VersionRow) -> str:
-    metric = version_history.headline_metrics(row.info)[0]
-    parts = [f"{version_history.metric_label(metric)} **{row.info.metrics[metric]:.3f}**"]
+    metric = version_metrics.headline_metrics(row.info)[0]
+    parts = [f"{version_metrics.metric_label(metric)} **{row.info.metrics[metric]:.3f}**"]
     if row.requests:
         parts += [f"live p95 **{row.p95_ms:.1f} ms**", f"errors **{row.error_rate * 100:.2f} %**",
                   f"**{row.requests:,}** requests"]
@@ -82,7 +83,7 @@ with candidate.container(border=True, height="stretch"):
 
 st.subheader("History")
 history = board.history_frame()
-metric_columns = {version_history.metric_label(m) for r in board.rows for m in r.info.metrics} & set(history.columns)
+metric_columns = {version_metrics.metric_label(m) for r in board.rows for m in r.info.metrics} & set(history.columns)
 st.dataframe(
     history,
     hide_index=True,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings
 from opscore.demo.credit_data import credit_applications
-from opscore.models.registry import Actor
 from opscore.store import dispose_stores
 
 PG_URL = os.environ.get("OPSCORE_TEST_PG_URL", "")

@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.exceptions import PermissionDenied
-from opscore.models.registry import Actor
 
 TOKEN_FILE = "admin_token"
 PASSWORD_FILE = "operator_password.json"

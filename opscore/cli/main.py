@@ -6,176 +6,29 @@ Exit codes: 0 success, 2 bad usage or bad input (one-line reason on stderr), 1 f
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 
+from opscore.cli import models as cli_models
 from opscore.cli import scoring as cli_scoring
 from opscore.cli import serving as cli_serving
+from opscore.cli import workspace as cli_workspace
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError, StoreUnavailable
-from opscore.models.registry import Actor
 
 Command = Callable[[argparse.Namespace, Settings], int]
-
-
-def cli_actor() -> Actor:
-    """Whoever can run the CLI on the workspace is its operator."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return Actor(user, "operator", "cli")
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=False))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
-    return "\n".join(lines)
-
-
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    from opscore.data.datasets import read_csv_path
-    from opscore.demo.credit_data import TARGET, credit_applications
-    from opscore.models.training import train_version
-
-    if args.data:
-        if not args.target:
-            raise OpscoreError("--data needs --target naming the column to predict")
-        frame, target = read_csv_path(Path(args.data)), args.target
-    else:
-        frame, target = credit_applications(seed=settings.seed), args.target or TARGET
-    interactive = sys.stderr.isatty() and not args.quiet
-    bar = tqdm(total=100, desc="training", file=sys.stderr, disable=not interactive,
-               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}")
-
-    def progress(stage: str, fraction: float) -> None:
-        bar.set_description(stage)
-        bar.update(round(fraction * 100) - bar.n)
-        if not interactive and not args.quiet:
-            print(f"stage: {stage}", file=sys.stderr, flush=True)
-
-    try:
-        outcome = train_version(settings, args.version_id, frame, target, task=args.task, actor=cli_actor(),
-                                created_by="cli", notes=args.notes or "",
-                                then="candidate" if args.candidate else "promote", progress=progress)
-    finally:
-        bar.close()
-    version = outcome.version
-    for note in outcome.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"registered {version.version_id} ({version.task}, {version.training_rows} rows, {version.train_seconds:.1f} s)")
-    for name, value in version.metrics.items():
-        print(f"  {name:<10} {value:.4f}")
-    if outcome.promoted:
-        print(f"{version.version_id} is production")
-    elif "candidate" in version.aliases:
-        print(f"{version.version_id} is the candidate; promote it with: opscore promote {version.version_id} --reason ...")
-    return 0
-
-
-def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
-    from opscore.models.registry import list_versions
-    from opscore.store import open_store
-
-    found = list_versions(open_store(settings))
-    if args.json:
-        print(json.dumps([v.to_dict() for v in found], indent=1))
-        return 0
-    if not found:
-        print("no versions yet: opscore train --version-id v1")
-        return 0
-    rows = []
-    for v in found:
-        headline = ", ".join(f"{k}={x:.3f}" for k, x in list(v.metrics.items())[:3])
-        rows.append([v.version_id, _when(v.created_at), v.created_by, v.task, headline, ",".join(v.aliases)])
-    print(_table(rows, ["version", "created", "by", "task", "holdout metrics", "aliases"]))
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    from opscore.models.registry import promote
-
-    entry = promote(settings, args.version_id, cli_actor(), args.reason)
-    print(f"production: {entry.from_version or '(none)'} -> {entry.to_version} (ledger #{entry.id})")
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from opscore.models.registry import rollback
-
-    entry = rollback(settings, cli_actor(), args.reason, to=args.to)
-    print(f"rolled back production: {entry.from_version} -> {entry.to_version} (ledger #{entry.id})")
-    return 0
-
-
-def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
-    from opscore.models.registry import ledger_entries
-    from opscore.store import open_store
-
-    entries = ledger_entries(open_store(settings), limit=args.limit)
-    if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=1))
-        return 0
-    if not entries:
-        print("the ledger is empty: no alias has moved yet")
-        return 0
-    rows = [[str(e.id), _when(e.at), e.alias, e.action, e.from_version or "-", e.to_version or "-", e.actor, e.reason]
-            for e in entries]
-    print(_table(rows, ["#", "time", "alias", "action", "from", "to", "actor", "reason"]))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opscore", description="Operations console for ML models in production.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train the ensemble and register a version")
-    p.add_argument("--version-id", required=True)
-    p.add_argument("--data", help="training CSV (default: the bundled demo data set)")
-    p.add_argument("--target", help="column to predict (required with --data)")
-    p.add_argument("--task", choices=["classification", "regression"])
-    p.add_argument("--notes", help="free text kept with the version")
-    p.add_argument("--candidate", action="store_true",
-                   help="register as the candidate instead of promoting to production")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(run=cmd_train)
-
-    p = sub.add_parser("versions", help="version history with aliases and metrics")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_versions)
-
-    p = sub.add_parser("promote", help="move production to a version (pre-flight checked, ledgered)")
-    p.add_argument("version_id")
-    p.add_argument("--reason", required=True)
-    p.set_defaults(run=cmd_promote)
-
-    p = sub.add_parser("rollback", help="move production back (pre-flight checked, ledgered)")
-    p.add_argument("--to", help="version to roll back to (default: the one that served before)")
-    p.add_argument("--reason", required=True)
-    p.set_defaults(run=cmd_rollback)
-
-    p = sub.add_parser("ledger", help="every alias move: who, when, from, to, why")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int)
-    p.set_defaults(run=cmd_ledger)
-
-    # Capabilities keep their commands beside them: serving (serve, simulate, demo, dashboard), scoring (predict).
-    cli_serving.register(sub)
-    cli_scoring.register(sub)
+    # Each command group keeps its parser beside its commands.
+    for group in (cli_models, cli_serving, cli_workspace, cli_scoring):
+        group.register(sub)
     return parser
 
 

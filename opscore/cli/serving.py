@@ -1,11 +1,9 @@
-"""Commands that run things: ``serve``, ``simulate``, ``demo`` and ``dashboard``."""
+"""Commands that serve and load a service: ``serve`` and ``simulate``."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from opscore.config import Settings
 from opscore.exceptions import BadInputError
@@ -37,17 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=cmd_simulate)
-
-    p = sub.add_parser("demo", help="build a demo workspace through the real pipeline (a day of traffic, drift, labels)")
-    p.add_argument("--fresh", action="store_true", help="rebuild a workspace that an earlier demo built")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(run=cmd_demo)
-
-    # No options of its own (prefix "+" never occurs): every argument, --flags included, goes to streamlit run.
-    p = sub.add_parser("dashboard", help="the operator dashboard (same as streamlit run dashboard.py)",
-                       prefix_chars="+", add_help=False)
-    p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed on to streamlit run")
-    p.set_defaults(run=cmd_dashboard)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,32 +84,3 @@ def _workspace_token(settings: Settings) -> str | None:
 
     path = settings.secrets_path / TOKEN_FILE
     return path.read_text().strip() if path.exists() else None
-
-
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    from opscore.demo.workspace import build_demo
-
-    bar = tqdm(total=100, desc="demo", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(),
-               bar_format="{desc:<36} {percentage:3.0f}%|{bar}| {elapsed}")
-
-    def progress(stage: str, fraction: float) -> None:
-        bar.set_description(stage)
-        bar.update(round(fraction * 100) - bar.n)
-
-    try:
-        outcome = build_demo(settings, progress=progress, fresh=args.fresh)
-    finally:
-        bar.close()
-    print(outcome.summary())
-    return 0
-
-
-def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    script = Path(__file__).resolve().parents[2] / "dashboard.py"
-    if not script.is_file():
-        raise BadInputError(f"dashboard.py is not next to the opscore package ({script}); run from a source checkout")
-    passthrough = [a for a in args.streamlit_args if a != "--"]
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), *passthrough])
-    return 0

@@ -27,18 +27,18 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, select, update
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import TARGET, credit_applications
 from opscore.demo.simulate import Population, TrafficPlan
 from opscore.exceptions import ConflictError
 from opscore.models import artifacts, registry
-from opscore.models.registry import Actor, VersionInfo
+from opscore.models.registry import VersionInfo
 from opscore.models.retraining import retrain
 from opscore.models.training import train_version
-from opscore.serving.batching import single_threaded
 from opscore.serving.feedback import record_feedback
-from opscore.serving.predictor import LoadedVersion, load_version
+from opscore.serving.predictor import LoadedVersion, load_version, single_threaded
 from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import Store, aliases, ledger, metadata, open_store, schema_info, versions
 

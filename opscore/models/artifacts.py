@@ -160,8 +160,11 @@ def remove_stale_staging(root: Path, older_than_seconds: float = 0.0) -> int:
     return removed
 
 
-def quarantine_orphan(root: Path, version_id: str) -> Path | None:
-    """Move aside a version folder that no registry row claims (a crash between rename and insert)."""
+def delete_orphan_folder(root: Path, version_id: str) -> Path | None:
+    """Delete a version folder that no registry row claims (a crash between rename and insert).
+
+    Moved aside first so the deletion is atomic from a reader's point of view; returns where it went.
+    """
     folder = root / version_id
     if not folder.exists():
         return None

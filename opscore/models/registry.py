@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, incompatibilities, validate_records
-from opscore.exceptions import ConflictError, NotFoundError, PermissionDenied, PreflightError
+from opscore.exceptions import ConflictError, NotFoundError, PreflightError
 from opscore.models import artifacts
 from opscore.store import Store, aliases, ledger, open_store, versions
 
@@ -24,22 +25,12 @@ CREATED_BY = ("cli", "dashboard", "http", "retrain", "trigger", "demo")
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who asks for a change, in which role, through which shell."""
+class ProductionChange:
+    """A moment the production alias moved, drawn as a vertical marker."""
 
-    name: str
-    role: str  # "operator" | "viewer" | "system"
-    via: str
-
-    def __str__(self) -> str:
-        return f"{self.via}:{self.name}"
-
-    def require_operator(self, action: str) -> None:
-        if self.role not in {"operator", "system"}:
-            raise PermissionDenied(f"{action} needs an operator; {self} is signed in as {self.role}")
-
-
-SYSTEM = Actor("opscore", "system", "system")
+    at: float
+    version_id: str
+    action: str = "promote"
 
 
 @dataclass(frozen=True)
@@ -398,3 +389,9 @@ def production_periods(store: Store) -> list[tuple[str, float, float | None]]:
         end = entries[i + 1].at if i + 1 < len(entries) else None
         periods.append((entry.to_version, entry.at, end))
     return periods
+
+
+def production_changes(store: Store) -> list[ProductionChange]:
+    """Every production move (for chart markers), oldest first."""
+    entries = ledger_entries(store, alias="production", newest_first=False)
+    return [ProductionChange(e.at, e.to_version, e.action) for e in entries if e.to_version]

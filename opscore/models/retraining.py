@@ -15,15 +15,16 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import func, select
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.datasets import read_csv_bytes
 from opscore.exceptions import BadInputError
 from opscore.models import artifacts, registry
-from opscore.models.registry import Actor, VersionInfo
+from opscore.models.registry import VersionInfo
 from opscore.models.training import train_version
+from opscore.models.version_metrics import metrics_side_by_side
 from opscore.serving import telemetry_queries
 from opscore.store import Store, open_store, predictions
-from opscore.views.versions import metrics_side_by_side
 
 Progress = Callable[[str, float], None]
 # The newest labelled requests are the ones worth learning from; older ones are already well covered.
@@ -45,7 +46,7 @@ class RetrainOutcome:
     seconds: float
 
     def comparison(self) -> pd.DataFrame:
-        """Holdout metrics: metric, <production>, <candidate>, change, better (see version_history.metrics_side_by_side)."""
+        """Holdout metrics: metric, <production>, <candidate>, change, better (see version_metrics.metrics_side_by_side)."""
         return metrics_side_by_side(self.production, self.candidate)
 
 

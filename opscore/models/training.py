@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from opscore.access.actors import SYSTEM, Actor
 from opscore.config import Settings
 from opscore.data.datasets import check_training_frame, fingerprint
 from opscore.data.features import infer_schema
@@ -23,7 +24,7 @@ from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, ConflictError
 from opscore.models import artifacts, registry
 from opscore.models.ensemble import build_pipeline, ensemble_params, holdout_metrics
-from opscore.models.registry import Actor, VersionInfo
+from opscore.models.registry import VersionInfo
 from opscore.store import open_store
 
 Progress = Callable[[str, float], None]
@@ -70,7 +71,7 @@ def train_version(
     root = settings.model_store_path
     root.mkdir(parents=True, exist_ok=True)
     artifacts.remove_stale_staging(root)
-    artifacts.quarantine_orphan(root, version_id)
+    artifacts.delete_orphan_folder(root, version_id)
 
     progress(STAGES[0], 0.02)
     features, labels, task, data_notes = check_training_frame(frame, target, task)
@@ -136,7 +137,7 @@ def train_version(
     promoted = False
     if registry.alias_target(store, "production") is None:
         try:
-            registry.move_alias(settings, version_id, registry.SYSTEM, "first version in an empty registry",
+            registry.move_alias(settings, version_id, SYSTEM, "first version in an empty registry",
                                 action="initial", require_empty=True)
             promoted = True
         except ConflictError:

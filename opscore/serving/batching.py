@@ -25,14 +25,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
 
 from opscore.data.features import FeatureSchema, Problem, validate_records
+from opscore.serving.predictor import single_threaded
 
 
 class Predicts(Protocol):
@@ -236,21 +235,6 @@ def _per_request(problems: list[Problem], firsts: list[int]) -> list[list[Proble
         i = bisect_right(firsts, problem.row) - 1
         out[i].append(Problem(problem.row - firsts[i], problem.column, problem.message))
     return out
-
-
-@cache
-def _threadpools() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def single_threaded() -> Any:
-    """Limit native thread pools (OpenMP, BLAS) to one thread for the calling thread's model calls.
-
-    Concurrent model calls already use the cores; an OpenMP team inside each one oversubscribes a
-    shared CPU (measured on 2 busy cores: a one-row ensemble call took 64 ms with two OpenMP
-    threads and 13 ms with one).
-    """
-    return _threadpools().limit(limits=1)
 
 
 def _deliver(answers: list[_Answer]) -> None:

@@ -32,14 +32,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from opscore.access import credentials as auth
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError
 from opscore.models import registry
-from opscore.models.registry import Actor
-from opscore.serving.batching import Arrival, MicroBatcher, single_threaded
+from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
-from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores
+from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, single_threaded
 from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
 from opscore.store import Store, open_store
 

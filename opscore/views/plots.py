@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from opscore.models.registry import ProductionChange
 
 # Colour-blind-safe (Okabe-Ito); a version keeps its colour on every chart of one page.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 PERCENTILE_DASH = {"p50_ms": "dot", "p95_ms": "solid", "p99_ms": "dash"}
 TIME_AXIS = "time (UTC)"
-
-
-@dataclass(frozen=True)
-class ProductionChange:
-    """A moment the production alias moved, drawn as a vertical marker."""
-
-    at: float
-    version_id: str
-    action: str = "promote"
 
 
 def version_colours(version_ids: Sequence[str]) -> dict[str, str]:

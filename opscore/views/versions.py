@@ -1,4 +1,4 @@
-"""Version history as the Versions page shows it, and the alias moves it offers behind a confirmation.
+"""Version history as the Versions page shows it: holdout metrics, live behaviour, the ledger, comparisons.
 
 Each version comes with its holdout metrics, who first gave it an alias, and how it behaved while it
 served (p95 and error rate from the telemetry rollups). Moves are prepared first (the pre-flight
@@ -8,57 +8,19 @@ check runs, nothing changes) and carried out only when an operator confirms with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
 from opscore.config import Settings
 from opscore.data.features import schema_differences
-from opscore.exceptions import BadInputError, NotFoundError
+from opscore.exceptions import BadInputError
 from opscore.models import registry
-from opscore.models.registry import Actor, LedgerEntry, VersionInfo
+from opscore.models.registry import LedgerEntry, VersionInfo
+from opscore.models.version_metrics import headline_metrics, metric_label, metrics_side_by_side
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
-from opscore.views.console import duration, when
-
-HEADLINE_METRICS = {"classification": ("roc_auc", "accuracy", "f1", "log_loss"), "regression": ("r2", "rmse", "mae")}
-METRIC_LABELS = {"roc_auc": "ROC-AUC", "accuracy": "accuracy", "f1": "F1", "log_loss": "log loss", "r2": "R²",
-                 "rmse": "RMSE", "mae": "MAE"}
-LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
-
-
-def metric_label(name: str) -> str:
-    return METRIC_LABELS.get(name, name)
-
-
-def headline_metrics(info: VersionInfo) -> list[str]:
-    """The holdout metrics worth a column for this version's task, in the order operators read them."""
-    preferred = HEADLINE_METRICS.get(info.task, ())
-    return [m for m in preferred if m in info.metrics] + [m for m in info.metrics if m not in preferred]
-
-
-def metrics_side_by_side(left: VersionInfo | None, right: VersionInfo) -> pd.DataFrame:
-    """Holdout metrics of two versions: metric, <left>, <right>, change (right - left), better (which one).
-
-    With no ``left`` (nothing to compare with) only ``right``'s column is filled.
-    """
-    names = list(dict.fromkeys((headline_metrics(left) if left else []) + headline_metrics(right)))
-    frame = pd.DataFrame({"metric": [metric_label(m) for m in names],
-                          right.version_id: [right.metrics.get(m) for m in names]})
-    if left is None or left.version_id == right.version_id:
-        return frame
-    frame.insert(1, left.version_id, [left.metrics.get(m) for m in names])
-    change = frame[right.version_id].astype(float) - frame[left.version_id].astype(float)
-    frame["change"] = change
-    better = []
-    for name, delta in zip(names, change, strict=True):
-        if pd.isna(delta) or delta == 0:
-            better.append("—")
-        else:
-            right_wins = delta < 0 if name in LOWER_IS_BETTER else delta > 0
-            better.append(right.version_id if right_wins else left.version_id)
-    frame["better"] = better
-    return frame
+from opscore.views.formatting import duration, when
 
 
 @dataclass(frozen=True)
@@ -199,55 +161,3 @@ def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
         for version in (left, right)
     })
     return Comparison(a, b, metrics, schema_differences(a.feature_schema, b.feature_schema), live_frame)
-
-
-# --- Alias moves (rollback, promote, discard) behind a confirmation ---------------------------------
-
-MOVES = ("rollback", "promote", "discard")
-
-
-@dataclass(frozen=True)
-class PendingMove:
-    """An alias move an operator asked for and must confirm, with its pre-flight result."""
-
-    action: str
-    version_id: str
-    from_version: str | None
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(passed for _, passed, _ in self.checks)
-
-    @property
-    def summary(self) -> str:
-        if self.action == "discard":
-            return f"Discard candidate {self.version_id} (the version stays in the registry)"
-        verb = "Roll back" if self.action == "rollback" else "Promote"
-        return f"{verb} production: {self.from_version or '(none)'} → {self.version_id}"
-
-
-def prepare_move(settings: Settings, action: str, version_id: str) -> PendingMove:
-    """Describe a move and run its pre-flight check (checksum, load, predict, schema) without moving."""
-    if action not in MOVES:
-        raise BadInputError(f"unknown action {action!r}; expected one of {', '.join(MOVES)}")
-    store = open_store(settings)
-    registry.get_version(store, version_id)
-    if action == "discard":
-        if registry.alias_target(store, "candidate") != version_id:
-            raise NotFoundError(f"{version_id!r} is not the candidate any more; nothing to discard")
-        return PendingMove(action, version_id, version_id)
-    report = registry.preflight(settings, version_id)
-    return PendingMove(action, version_id, registry.alias_target(store, "production"), list(report.checks))
-
-
-def carry_out(settings: Settings, move: PendingMove, actor: Actor, reason: str) -> LedgerEntry | None:
-    """Make a confirmed move; refuses if production moved meanwhile, or without an operator and a reason."""
-    actor.require_operator(f"{move.action} of {move.version_id}")
-    if not reason.strip():
-        raise BadInputError("a reason is required: the ledger records why every alias moved")
-    if move.action == "discard":
-        return registry.clear_candidate(settings, actor, reason)
-    return registry.move_alias(
-        settings, move.version_id, actor, reason, action=move.action, expected_from=move.from_version
-    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from opscore.models.registry import Actor
+from opscore.access.actors import Actor
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 OPERATOR = Actor("alice", "operator", "dashboard")

@@ -10,9 +10,10 @@ import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings
 from opscore.demo.credit_data import credit_applications
-from opscore.models.registry import Actor, promote
+from opscore.models.registry import promote
 from opscore.models.training import train_version
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import load_version, score_frame

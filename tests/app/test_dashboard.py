@@ -5,7 +5,7 @@ from __future__ import annotations
 from app_under_test import DASHBOARD, run_page
 from streamlit.testing.v1 import AppTest
 
-from opscore.models.registry import Actor
+from opscore.access.actors import Actor
 
 
 def sign_in(at: AppTest, name: str, password: str) -> AppTest:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from app_under_test import OPERATOR, run_page
 
 from opscore.models import registry
+from opscore.models.alias_moves import PendingMove
 from opscore.store import open_store
-from opscore.views.versions import PendingMove
 
 VERSIONS = "pages/versions.py"
 
@@ -58,7 +58,7 @@ def test_viewer_cannot_roll_back(demo_workspace):
     assert at.button(key="rollback").disabled
     assert any("Rolling back needs an operator" in c.value for c in at.caption)
     # Even with the dialog forced open, Confirm stays disabled (and the core refuses a viewer anyway,
-    # see tests/views/test_console.py).
+    # see tests/views/test_pages_views.py).
     at.session_state["pending_move"] = PendingMove("rollback", "v1", "v2", [("loads", True, "ok")])
     at.run()
     assert at.button(key="confirm").disabled

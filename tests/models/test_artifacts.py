@@ -42,7 +42,7 @@ def test_staging_left_by_a_dead_process_is_removed_but_live_work_is_kept(tmp_pat
 
 def test_orphan_folder_is_moved_out_of_the_way(tmp_path):
     artifacts.write_version(tmp_path, "v9", [1], {})
-    artifacts.quarantine_orphan(tmp_path, "v9")
+    artifacts.delete_orphan_folder(tmp_path, "v9")
     assert not (tmp_path / "v9").exists()
     artifacts.write_version(tmp_path, "v9", [2], {})
 

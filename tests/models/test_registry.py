@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.exceptions import ConflictError, IntegrityError, NotFoundError, PermissionDenied, PreflightError
 from opscore.models import registry
-from opscore.models.registry import Actor
 from opscore.models.training import train_version
 from opscore.store import open_store
 

@@ -16,7 +16,8 @@ WORKER = r"""
 import json, sys, time
 from opscore.config import load_settings
 from opscore.exceptions import ConflictError
-from opscore.models.registry import Actor, promote
+from opscore.models.registry import promote
+from opscore.access.actors import Actor
 start_at, targets, rounds, name = float(sys.argv[1]), sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4]
 settings = load_settings()
 actor = Actor(name, "operator", "cli")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, PermissionDenied, TooLargeError
 from opscore.models import registry, retraining
-from opscore.models.registry import Actor
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import score_frame
 from opscore.serving.telemetry_queries import recent_predictions

@@ -140,7 +140,7 @@ def trained_pair(settings) -> None:
 
 
 def _operator():
-    from opscore.models.registry import Actor
+    from opscore.access.actors import Actor
 
     return Actor("tester", "operator", "cli")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from opscore.models.registry import ProductionChange
 from opscore.views import plots
-from opscore.views.plots import ProductionChange
 
 
 def series(versions=("v1", "v2"), minutes=5, start=1_800_000_000) -> pd.DataFrame:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError, PermissionDenied
-from opscore.models import registry
-from opscore.models.registry import Actor
+from opscore.models import alias_moves, registry
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views import versions as version_history
@@ -43,40 +43,40 @@ def test_rollback_target_is_the_previous_production_version(served):
 
 def test_confirmed_rollback_moves_production_and_records_who_and_why(served):
     registry.promote(served, "v2", ALICE, "better ROC-AUC")
-    move = version_history.prepare_move(served, "rollback", "v1")
+    move = alias_moves.prepare_move(served, "rollback", "v1")
     assert move.ok and move.from_version == "v2"
     assert [name for name, _, _ in move.checks] == ["checksum", "loads", "predicts example", "schema compatible"]
     assert move.summary == "Roll back production: v2 → v1"
-    entry = version_history.carry_out(served, move, ALICE, "p95 doubled")
+    entry = alias_moves.carry_out(served, move, ALICE, "p95 doubled")
     assert registry.alias_target(open_store(served)) == "v1"
     assert (entry.action, entry.from_version, entry.to_version, entry.actor, entry.reason) == (
         "rollback", "v2", "v1", "dashboard:alice", "p95 doubled")
 
 
 def test_moves_are_refused_to_viewers_without_reason_or_when_production_moved_meanwhile(served):
-    move = version_history.prepare_move(served, "promote", "v2")
+    move = alias_moves.prepare_move(served, "promote", "v2")
     with pytest.raises(PermissionDenied):
-        version_history.carry_out(served, move, VIEWER, "looks better")
+        alias_moves.carry_out(served, move, VIEWER, "looks better")
     with pytest.raises(BadInputError, match="reason"):
-        version_history.carry_out(served, move, ALICE, "  ")
+        alias_moves.carry_out(served, move, ALICE, "  ")
     assert registry.alias_target(open_store(served)) == "v1"
     registry.promote(served, "v2", ALICE, "someone else was quicker")
-    stale = version_history.PendingMove("rollback", "v1", "v1")
+    stale = alias_moves.PendingMove("rollback", "v1", "v1")
     with pytest.raises(ConflictError, match="meanwhile"):
-        version_history.carry_out(served, stale, ALICE, "roll back")
+        alias_moves.carry_out(served, stale, ALICE, "roll back")
     assert registry.alias_target(open_store(served)) == "v2"
 
 
 def test_discarding_the_candidate_keeps_the_version(served):
-    move = version_history.prepare_move(served, "discard", "v2")
-    entry = version_history.carry_out(served, move, ALICE, "worse on recent data")
+    move = alias_moves.prepare_move(served, "discard", "v2")
+    entry = alias_moves.carry_out(served, move, ALICE, "worse on recent data")
     store = open_store(served)
     assert registry.alias_target(store, "candidate") is None
     assert entry.action == "discard" and registry.get_version(store, "v2").version_id == "v2"
     with pytest.raises(NotFoundError, match="not the candidate"):
-        version_history.prepare_move(served, "discard", "v2")
+        alias_moves.prepare_move(served, "discard", "v2")
     with pytest.raises(BadInputError, match="unknown action"):
-        version_history.prepare_move(served, "delete", "v2")
+        alias_moves.prepare_move(served, "delete", "v2")
 
 
 def test_compare_versions_side_by_side(served):

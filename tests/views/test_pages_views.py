@@ -6,31 +6,31 @@ import time
 
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError
-from opscore.models.registry import Actor
 from opscore.serving import feedback, telemetry_queries
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
-from opscore.views import console
+from opscore.views import latency, live, overview, windows
 
 ALICE = Actor("alice", "operator", "dashboard")
 VIEWER = Actor("viewer", "viewer", "dashboard")
 
 
 def test_windows_cover_whole_minutes_and_all_time_starts_at_the_first_request(served):
-    window = console.resolve_window(served, "Last hour", now=1_800_000_030)
+    window = windows.resolve_window(served, "Last hour", now=1_800_000_030)
     assert (window.start, window.end) == (1_800_000_060 - 3600, 1_800_000_060)
     assert window.step_seconds == 60
-    assert console.resolve_window(served, "Last 24 hours").step_seconds == 900
+    assert windows.resolve_window(served, "Last 24 hours").step_seconds == 900
     first = telemetry_queries.version_latency_summary(open_store(served))["first_at"].min()
-    assert console.resolve_window(served, "All time").start == first
+    assert windows.resolve_window(served, "All time").start == first
     with pytest.raises(BadInputError, match="unknown time window"):
-        console.resolve_window(served, "Last fortnight")
+        windows.resolve_window(served, "Last fortnight")
 
 
 def test_overview_headline_figures(served):
-    view = console.overview(served, "Last hour")
+    view = overview.overview(served, "Last hour")
     assert (view.production.version_id, view.candidate.version_id) == ("v1", "v2")
     assert view.requests == 200 and view.errors == 0 and view.error_rate == 0
     assert view.requests_per_minute == pytest.approx(200 / 60)
@@ -38,32 +38,32 @@ def test_overview_headline_figures(served):
     assert view.p95_ms == pytest.approx(telemetry_queries.window_percentiles(
         open_store(served), view.window.start, view.window.end)["p95_ms"])
     assert view.last_retrain is None
-    only_v2 = console.overview(served, "Last hour", "v2")
+    only_v2 = overview.overview(served, "Last hour", "v2")
     assert only_v2.requests == 80
 
 
 def test_overview_of_an_empty_workspace(workspace):
-    view = console.overview(workspace, "Last 24 hours")
+    view = overview.overview(workspace, "Last 24 hours")
     assert view.versions == 0 and view.production is None and view.requests == 0
     assert view.p95_ms is None and view.error_rate is None and view.series.empty
 
 
 def test_latency_report_shows_exact_and_estimated_p95(served, monkeypatch):
-    report = console.latency_report(served, "Last hour")
+    report = latency.latency_report(served, "Last hour")
     assert report.per_version["version"].tolist() == ["v1", "v2"]
     assert report.per_version["requests"].tolist() == [120, 80]
     assert report.exact["count"] == report.estimated["count"] == 200
     # The histogram buckets are 4 % wide: the estimate lands within a bucket of the exact figure.
     assert report.estimated["p95_ms"] == pytest.approx(report.exact["p95_ms"], rel=0.05)
     assert [m.version_id for m in report.markers] == ["v1"]
-    monkeypatch.setattr(console, "EXACT_ROW_LIMIT", 100)
-    cheap = console.latency_report(served, "Last hour")
+    monkeypatch.setattr(latency, "EXACT_ROW_LIMIT", 100)
+    cheap = latency.latency_report(served, "Last hour")
     assert cheap.exact is None and cheap.exact_needs_request
-    assert console.latency_report(served, "Last hour", exact=True).exact["count"] == 200
+    assert latency.latency_report(served, "Last hour", exact=True).exact["count"] == 200
 
 
 def test_live_feed_shows_the_newest_predictions(served):
-    feed = console.live_feed(served, limit=10)
+    feed = live.live_feed(served, limit=10)
     assert len(feed.recent) == 10
     assert set(feed.recent["version"]) == {"v2"}  # the 80 scored by v2 were logged last
     assert feed.stats["count"] == 200 and feed.stats["versions"] == {"v1": 120, "v2": 80}
@@ -75,7 +75,7 @@ def test_live_feed_shows_labels_as_they_were_sent(served):
     store = open_store(served)
     newest = telemetry_queries.recent_predictions(store, limit=2)["request_id"].tolist()
     feedback.record_feedback(store, [{"request_id": newest[0], "label": 1}])
-    assert console.live_feed(served, limit=2).recent["label"].tolist() == ["1", ""]
+    assert live.live_feed(served, limit=2).recent["label"].tolist() == ["1", ""]
 
 
 def log_at(settings, rows: int, at: float, latency_ms: float, errors: int = 0) -> None:
@@ -98,7 +98,7 @@ def test_overview_changes_against_the_previous_window(trained):
     now = time.time()
     log_at(trained, 150, now - 5400, latency_ms=5.0)
     log_at(trained, 200, now - 600, latency_ms=10.0, errors=2)
-    view = console.overview(trained, "Last hour")
+    view = overview.overview(trained, "Last hour")
     assert view.comparable and view.previous_requests == 150
     changes = view.changes()
     assert changes["requests_per_minute"] == pytest.approx(50 / 60)
@@ -110,7 +110,7 @@ def test_a_quiet_previous_window_is_not_compared(trained):
     now = time.time()
     log_at(trained, 20, now - 5400, latency_ms=5.0)
     log_at(trained, 200, now - 600, latency_ms=10.0)
-    view = console.overview(trained, "Last hour")
+    view = overview.overview(trained, "Last hour")
     assert not view.comparable
     assert view.changes() == {"requests_per_minute": None, "p95_ms": None, "error_rate": None}
 
@@ -119,8 +119,8 @@ def test_quiet_steps_read_as_zero_traffic(trained):
     now = time.time()
     log_at(trained, 60, now - 1800, latency_ms=5.0)
     log_at(trained, 30, now - 300, latency_ms=5.0)
-    window = console.resolve_window(trained, "Last hour", now=now)
-    series = console.window_series(trained, window, now=now)
+    window = windows.resolve_window(trained, "Last hour", now=now)
+    series = windows.window_series(trained, window, now=now)
     assert len(series) == 60  # one row per minute of the hour, traffic or not
     busy = series[series["count"] > 0]
     assert busy["count"].tolist() == [60, 30]

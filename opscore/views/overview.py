@@ -1,0 +1,93 @@
+"""The Overview page: health at a glance over a window, against the previous window of the same length."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from opscore.config import Settings
+from opscore.models import registry
+from opscore.models.registry import LedgerEntry, ProductionChange, VersionInfo
+from opscore.serving import telemetry_queries
+from opscore.store import open_store
+from opscore.views.windows import Window, resolve_window, window_series
+
+# Fewer requests than this in the previous window make a change against it noise, not news.
+MIN_COMPARABLE_REQUESTS = 100
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Health at a glance over a window, with the previous window of the same length for comparison."""
+
+    window: Window
+    versions: int
+    production: VersionInfo | None
+    candidate: VersionInfo | None
+    last_retrain: VersionInfo | None
+    requests: int
+    errors: int
+    p95_ms: float | None
+    previous_requests: int
+    previous_p95_ms: float | None
+    previous_error_rate: float | None
+    series: pd.DataFrame
+    markers: list[ProductionChange]
+    recent_moves: list[LedgerEntry]
+
+    @property
+    def requests_per_minute(self) -> float:
+        return self.requests / (self.window.seconds / 60)
+
+    @property
+    def previous_requests_per_minute(self) -> float:
+        return self.previous_requests / (self.window.seconds / 60)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the previous window had enough traffic for a change against it to mean something."""
+        return bool(self.requests) and self.previous_requests >= max(MIN_COMPARABLE_REQUESTS, 0.1 * self.requests)
+
+    def changes(self) -> dict[str, float | None]:
+        """Change against the previous window: requests per minute, p95 (ms), error rate (percentage points)."""
+        if not self.comparable:
+            return {"requests_per_minute": None, "p95_ms": None, "error_rate": None}
+        p95 = self.p95_ms - self.previous_p95_ms if self.p95_ms is not None and self.previous_p95_ms is not None else None
+        rate = (self.error_rate or 0.0) - (self.previous_error_rate or 0.0)
+        return {"requests_per_minute": self.requests_per_minute - self.previous_requests_per_minute, "p95_ms": p95,
+                "error_rate": rate * 100}
+
+
+def overview(settings: Settings, window_label: str, version_id: str | None = None) -> Overview:
+    """Production and candidate, traffic, p95 and error rate over the window, and the last retrain."""
+    store = open_store(settings)
+    window = resolve_window(settings, window_label)
+    found = registry.list_versions(store)
+    by_id = {v.version_id: v for v in found}
+    current = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id)
+    before = telemetry_queries.window_percentiles(store, window.start - window.seconds, window.start, version_id=version_id)
+    retrained = [v for v in found if v.created_by == "retrain" or v.parent_version]
+    return Overview(
+        window=window,
+        versions=len(found),
+        production=by_id.get(registry.alias_target(store, "production") or ""),
+        candidate=by_id.get(registry.alias_target(store, "candidate") or ""),
+        last_retrain=max(retrained, key=lambda v: v.created_at) if retrained else None,
+        requests=current["count"],
+        errors=current["errors"],
+        p95_ms=current["p95_ms"],
+        previous_requests=before["count"],
+        previous_p95_ms=before["p95_ms"],
+        previous_error_rate=before["errors"] / before["count"] if before["count"] else None,
+        series=window_series(settings, window, version_id),
+        markers=registry.production_changes(open_store(settings)),
+        recent_moves=registry.ledger_entries(store, limit=5),
+    )
+
+
