@@ -7,18 +7,12 @@ watch (Monitor), decide which version serves (Models), act (Operations).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-# Pages import their shared module as ``pages._shared``; make that work however Streamlit was started.
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from opscore.exceptions import OpscoreError  # noqa: E402
-from pages import _shared  # noqa: E402
+# ``streamlit run`` puts this file's folder first on sys.path (pytest's ``pythonpath`` does the same),
+# so the pages' shared module imports as ``pages._shared`` without editing sys.path here.
+from opscore.exceptions import OpscoreError
+from pages import _shared
 
 st.set_page_config(page_title="opscore", page_icon=":material/monitoring:", layout="wide")
 
