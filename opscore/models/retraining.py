@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.datasets import read_csv_bytes
+from opscore.data.labelled_traffic import labelled_predictions
 from opscore.exceptions import BadInputError
 from opscore.models import artifacts, registry
 from opscore.models.registry import VersionInfo
 from opscore.models.training import train_version
 from opscore.models.version_metrics import metrics_side_by_side
-from opscore.serving import telemetry_queries
 from opscore.store import Store, open_store, predictions
 
 Progress = Callable[[str, float], None]
@@ -110,7 +110,7 @@ def _extra_rows(extra: pd.DataFrame | bytes, info: VersionInfo, max_bytes: int) 
 
 
 def _traffic_rows(store: Store, info: VersionInfo, target_dtype: object) -> pd.DataFrame:
-    traffic = telemetry_queries.labelled_predictions(store)
+    traffic = labelled_predictions(store)
     if traffic.empty:
         return pd.DataFrame(columns=[*info.feature_schema.names, info.target])
     traffic = traffic.tail(MAX_TRAFFIC_ROWS)

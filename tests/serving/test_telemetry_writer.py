@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from opscore.config import replace
+from opscore.data.labelled_traffic import labelled_predictions
 from opscore.exceptions import BadInputError
 from opscore.serving import feedback, telemetry_queries, telemetry_writer
 from opscore.serving.latency_histogram import LATENCY_BUCKETS_MS
@@ -277,7 +278,7 @@ def test_feedback_joins_labels_to_logged_predictions(any_workspace):
                                                {"request_id": "nobody", "label": 1}])
     assert result.joined == 2
     assert result.unknown == ["nobody"]
-    table = telemetry_queries.labelled_predictions(store)
+    table = labelled_predictions(store)
     assert table["request_id"].tolist() == ["req-1", "req-3"]
     assert table["label"].tolist() == [1, 0]
     assert table["prediction"].tolist() == [1, 1]
