@@ -1,5 +1,5 @@
 """The README's promises that a machine can check: two Quickstart commands, CI runs the same tests,
-every dependency is explained."""
+every dependency is explained and really used."""
 
 from __future__ import annotations
 
@@ -36,3 +36,36 @@ def test_every_dependency_is_explained():
     for requirement in names:
         name = re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0].lower()
         assert name in table.lower(), f"README does not say why {name} is a dependency"
+
+
+# How a dependency shows it is used when no ``import`` names it.
+USED_WITHOUT_IMPORT = {
+    "scikit-learn": r"^\s*(import|from) sklearn\b",
+    "pyarrow": r'engine="pyarrow"',
+    "psycopg": r"postgresql\+psycopg",
+    "pytest-timeout": r"^timeout = ",
+    "ruff": r"\bruff\b.*check",
+}
+
+
+def _sources(*places: str) -> str:
+    texts = []
+    for place in places:
+        path = ROOT / place
+        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+        texts += [f.read_text() for f in files if ".venv" not in f.parts]
+    return "\n".join(texts)
+
+
+def test_every_dependency_is_used_where_it_is_declared_for():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _sources("opscore", "pages", "dashboard.py")
+    development = _sources("tests", "pyproject.toml", "bench") + runtime
+    for requirements, code in ((project["dependencies"], runtime),
+                               (project["optional-dependencies"]["dev"], development),
+                               (project["optional-dependencies"]["postgres"], development)):
+        for requirement in requirements:
+            name = re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0].lower()
+            module = name.replace("-", "_")
+            pattern = USED_WITHOUT_IMPORT.get(name, rf"^\s*(import|from) {module}\b")
+            assert re.search(pattern, code, re.M), f"{name} is declared but nothing uses it"

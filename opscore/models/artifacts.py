@@ -108,7 +108,7 @@ def write_dataset(root: Path, fingerprint: str, frame: pd.DataFrame) -> Path:
     if final.exists():
         return final
     temporary = folder / f".{fingerprint}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    frame.to_parquet(temporary, index=False)
+    frame.to_parquet(temporary, index=False, engine="pyarrow")
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, final)
@@ -120,7 +120,7 @@ def read_dataset(root: Path, fingerprint: str) -> pd.DataFrame:
     path = root / DATASETS / f"{fingerprint}.parquet"
     if not path.exists():
         raise NotFoundError(f"training data {fingerprint[:12]}… is not in the model store")
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, engine="pyarrow")
 
 
 def read_document(root: Path, version_id: str, name: str) -> Any:
