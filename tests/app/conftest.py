@@ -32,14 +32,17 @@ def clear_streamlit_caches() -> None:
 
 
 @pytest.fixture(autouse=True)
-def navigation_stays_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+def navigation_stays_declared(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep ``st.navigation`` in charge on every AppTest run, as in a real session.
 
     A server process switches the legacy ``pages/`` auto-discovery off at its first ``st.navigation``
     call, for good. AppTest builds a new PagesManager per run, which switches it back on because
     ``pages/`` exists; each rerun would then start with the page file alone and rerun through
     ``dashboard.py`` (see ``pages/_shared.run_inside_dashboard``), losing the click that caused it.
+    Tests marked ``legacy_page_discovery`` run without this, to exercise that rerun itself.
     """
+    if request.node.get_closest_marker("legacy_page_discovery"):
+        return
     original = PagesManager.__init__
 
     def declared_pages_only(self: PagesManager, *args: Any, **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from opscore.demo.simulate import NEW_CATEGORY
 from opscore.demo.workspace import DRIFT_PEAKS, NEW_CATEGORY_FROM, V2_TAKES_OVER, build_demo
 from opscore.exceptions import ConflictError
 from opscore.models import registry
+from opscore.serving.predictor import load_version
 from opscore.store import open_store, predictions
 
 NOW = 1_800_000_000.0
@@ -45,8 +47,15 @@ def test_demo_builds_two_versions_a_day_of_traffic_and_a_ledgered_takeover(demo)
     logged = rows(settings)
     assert len(logged) == outcome.predictions > 400
     assert all(NOW - 24 * HOUR <= r.at < NOW for r in logged)
-    # Each request was served by the version production named at its time, with a real latency.
+    # Each request was served by the version production named at its time, with a real latency: the
+    # logged version is the ledger's answer for that moment, and that version's model really gave the
+    # logged answer (re-scoring the logged features reproduces the logged probability).
     assert all(r.version_id == registry.served_at(store, r.at) for r in logged[::25])
+    models = {v: load_version(settings, v) for v in ("v1", "v2")}
+    for r in logged[::40]:
+        scores = models[r.version_id].predict_frame(pd.DataFrame([json.loads(r.features)]))
+        assert json.loads(r.prediction) == scores.predictions[0]
+        assert r.probability == pytest.approx(scores.positive_probability()[0], abs=1e-9)
     assert {r.version_id for r in logged} == {"v1", "v2"}
     assert all(r.latency_ms > 0 and r.status == "ok" for r in logged)
     assert len({r.latency_ms for r in logged}) > len(logged) // 10

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from opscore.data.features import FeatureSchema, FeatureSpec
+from opscore.demo.credit_data import TARGET, credit_applications
 from opscore.serving.batching import MicroBatcher
-from opscore.serving.predictor import Scores
+from opscore.serving.predictor import LoadedVersion, Scores, load_version
 
 SCHEMA = FeatureSchema([FeatureSpec("marker", "numeric", "float64"), FeatureSpec("colour", "categorical", "str")],
                        target="y", task="regression")
@@ -83,14 +85,36 @@ def test_each_caller_gets_its_own_rows_back_from_a_shared_call(gated):
     assert sorted(m for call in model.calls for m in call) == sorted(m for _, r in jobs for m in (x["marker"] for x in r))
 
 
-def test_batched_answer_equals_an_unbatched_one():
-    batcher = MicroBatcher(max_rows=64, max_wait_seconds=0.0)
-    try:
-        model = EchoModel(3.0)
-        alone = asyncio.run(_answer(batcher, model, rows(7)))
-        assert alone == EchoModel(3.0).predict_frame(pd.DataFrame({"marker": [7.0], "colour": ["red"]})).predictions
-    finally:
-        batcher.close()
+class GatedVersion:
+    """A real loaded version whose calls wait for a gate and are counted, so a burst forms batches."""
+
+    def __init__(self, version: LoadedVersion, gate: threading.Event) -> None:
+        self.version, self.gate, self.calls = version, gate, []
+
+    @property
+    def schema(self) -> FeatureSchema:
+        return self.version.schema
+
+    def predict_frame(self, frame: pd.DataFrame) -> Scores:
+        self.gate.wait(10)
+        self.calls.append(len(frame))
+        return self.version.predict_frame(frame)
+
+
+def test_batched_answer_equals_an_unbatched_one(trained, gated):
+    batcher, gate = gated
+    version = load_version(trained, "v1")
+    features = credit_applications(n_rows=60, seed=11).drop(columns=TARGET)
+    requests = [features.iloc[i:i + 1 + i % 3].to_dict("records") for i in range(0, 57, 3)]
+    gated_version = GatedVersion(version, gate)
+    threading.Timer(0.2, gate.set).start()
+    results = _burst(batcher, [(gated_version, records) for records in requests])
+    assert len(gated_version.calls) < len(requests), "the burst never formed a batch"
+    for records, outcome in zip(requests, results, strict=True):
+        alone = version.predict_frame(pd.DataFrame(records))
+        assert outcome.scores.predictions[outcome.start:outcome.stop] == alone.predictions
+        batched = np.asarray(outcome.scores.probabilities[outcome.start:outcome.stop])
+        np.testing.assert_allclose(batched, np.asarray(alone.probabilities), rtol=0, atol=1e-12)
 
 
 def test_a_malformed_request_in_a_burst_is_refused_alone(gated):
