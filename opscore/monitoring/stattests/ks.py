@@ -4,9 +4,10 @@ Use for numeric columns on small data (Evidently's default up to 1,000 reference
 difference in shape, but at large n its p-value flags differences too small to matter.
 
 Binned form: the CDFs are known exactly at the bin edges only, so the binned statistic is a lower
-bound of the raw one, short of it by at most the largest bin share on either side:
-``0 <= D_raw - D_binned <= max_i max(p_i, q_i)`` (``error_bound``). Its p-value is Smirnov's
-asymptotic one for that statistic.
+bound of the raw one. Inside bin i the gap can grow past its value at an edge only by the mass one
+side moves there while the other holds still, so ``0 <= D_raw - D_binned <= max_i min(p_i, q_i)``
+(``error_bound``): within the largest bin share. Its p-value is Smirnov's asymptotic one for the
+binned statistic.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def ks_on_counts(counts: Counts) -> Outcome:
 def error_bound(counts: Counts) -> float:
     """How much the binned statistic can fall short of the raw one."""
     p, q = counts.shares()
-    return float(np.max(np.maximum(p, q)))
+    return float(np.max(np.minimum(p, q)))
 
 
 register(

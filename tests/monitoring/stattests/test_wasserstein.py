@@ -41,7 +41,7 @@ def test_constant_reference_is_normed_by_the_floor_not_zero() -> None:
 
 
 @pytest.mark.parametrize("binning", ["quantile", "uniform"])
-@pytest.mark.parametrize("shift", [0.0, 0.1, 0.5])
+@pytest.mark.parametrize("shift", [-0.5, 0.0, 0.1, 0.5])
 def test_binned_distance_is_within_its_stated_bound_of_the_raw_one(binning: str, shift: float) -> None:
     rng = np.random.default_rng(17)
     reference, current = rng.normal(size=100_000), rng.normal(shift, 1.3, size=100_000)
@@ -68,3 +68,14 @@ def test_binned_distance_without_a_known_std_estimates_it_from_the_bins() -> Non
     estimated = Counts(known.reference, known.current, edges=edges)
 
     assert wasserstein_on_counts(estimated).statistic == pytest.approx(wasserstein_on_counts(known).statistic, rel=0.01)
+
+
+def test_the_bound_is_reached_when_the_sides_sit_at_opposite_ends_of_one_bin() -> None:
+    edges = np.array([0.0, 1.0, 3.0])
+    reference, current = np.r_[np.full(50, 0.0), np.full(50, 2.0)], np.r_[np.full(50, 1.0), np.full(50, 2.0)]
+    counts = Counts(bin_counts(reference, edges), bin_counts(current, edges), edges=edges, reference_std=1.0)
+
+    assert stats.wasserstein_distance(reference, current) == pytest.approx(0.5)
+    assert wasserstein_on_counts(counts).statistic == pytest.approx(0.0)
+    # bin 0 (width 1) is where the mass moved: half of it, by the whole width; bin 1 adds width 2 x its share.
+    assert error_bound(counts) == pytest.approx(1 * (0.5 + 0.5) / 2 + 2 * (0.5 + 0.5) / 2)
