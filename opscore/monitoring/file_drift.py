@@ -162,7 +162,6 @@ def _label(value: float) -> str:
 
 def _category_counts(column: pd.Series) -> pd.Series:
     counts = column.value_counts(dropna=True)
-    counts = counts[counts > 0]  # a categorical dtype lists categories that never occur
     counts.index = counts.index.map(str)
     return counts.groupby(level=0).sum()
 

@@ -179,6 +179,7 @@ def test_pandas_dtypes_bool_category_and_nullable_integers() -> None:
         })
     report = file_drift(frame(0.5), frame(0.8)).columns
     assert (report["flag"].kind, report["flag"].test, report["flag"].drifted) == ("categorical", "z", True)
+    assert file_drift(frame(0.0), frame(1.0)).columns["flag"].unseen_categories == ("True",)
     assert (report["tier"].kind, report["tier"].test, report["tier"].drifted) == ("categorical", "z", False)
     assert report["count"].kind == "numeric" and 0.05 < report["count"].missing_share_reference < 0.15
 
@@ -187,17 +188,21 @@ def test_mismatched_column_sets_name_the_missing_columns() -> None:
     reference, current = _frames(50, seed=12)
     with pytest.raises(BadInputError, match=r"current lacks f3, f7; reference lacks extra"):
         file_drift(reference, current.drop(columns=["f3", "f7"]).assign(extra=1.0))
+    with pytest.raises(BadInputError, match=r"same columns: reference lacks extra$"):
+        file_drift(reference, current.assign(extra=1.0))
     with pytest.raises(BadInputError, match="'nope'|nope"):
         file_drift(reference, current, DriftOptions(column_tests={"nope": "ks"}))
 
 
 def test_correction_lowers_only_p_value_thresholds_and_reports_the_effective_one() -> None:
     reference, current = _frames(500, seed=13, shifted=["f0"], shift_sd=0.15)
-    options = {"column_tests": {f"f{i}": "wasserstein" for i in range(40, 50)}}
+    reference["f49"] = current["f49"] = 1.0  # constant: judged without a test, so outside the family
+    options = {"column_tests": {f"f{i}": "wasserstein" for i in range(40, 49)}}
     plain = file_drift(reference, current, DriftOptions(correction="none", **options)).columns
     strict = file_drift(reference, current, DriftOptions(correction="bonferroni", **options)).columns
 
     assert plain["f0"].p_value == strict["f0"].p_value and 0.05 / 40 < plain["f0"].p_value < 0.05
     assert plain["f0"].drifted and not strict["f0"].drifted
-    assert strict["f0"].threshold == pytest.approx(0.05 / 40)  # 40 KS columns; the 10 distances are not in the family
+    assert strict["f0"].threshold == pytest.approx(0.05 / 40)  # 40 KS columns; distances, constants are not in the family
     assert strict["f45"].threshold == 0.1 and strict["f45"].p_value is None
+    assert strict["f49"].threshold == 0.05 and strict["f49"].p_value == 1.0
