@@ -123,7 +123,7 @@ def frames(rows: int, seed: int) -> tuple:
 def _evidently_python() -> tuple[Path | None, str]:
     """Evidently's interpreter (building its venv when absent), or None and the exact error."""
     python = EVIDENTLY_VENV / "bin" / "python"
-    if python.exists():
+    if python.exists() and subprocess.run([str(python), "-c", "import evidently"], capture_output=True).returncode == 0:
         return python, ""
     try:
         subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True, capture_output=True, text=True)
