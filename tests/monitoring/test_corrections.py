@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from statsmodels.stats import multitest
 
 from opscore.monitoring.corrections import correction_factor
 
@@ -35,7 +36,6 @@ def test_no_p_value_columns_means_no_correction() -> None:
 
 @pytest.mark.parametrize(("method", "statsmodels_method"), [("bh", "fdr_bh"), ("bonferroni", "bonferroni")])
 def test_rejections_match_statsmodels(method: str, statsmodels_method: str) -> None:
-    multitest = pytest.importorskip("statsmodels.stats.multitest")
     rng = np.random.default_rng(0)
     for _ in range(200):
         m = int(rng.integers(1, 60))
