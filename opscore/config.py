@@ -7,6 +7,7 @@ as ``OPSCORE_<NAME>`` in upper case, e.g. ``OPSCORE_DB_URL`` or ``OPSCORE_MODEL_
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -48,6 +49,12 @@ class Settings:
     retention_days: float = 30.0
     # How often a serving process's telemetry writer removes raw rows past retention_days.
     retention_check_seconds: float = 3600.0
+    # Drift: the multiple-testing correction over p-value columns (bh, bonferroni or none), the share of
+    # drifted columns that makes the dataset drifted, and per-column tests, e.g. in opscore.toml
+    # ``[drift_columns]`` then ``income = "psi"`` or ``age = {test = "ks", threshold = 0.01}``.
+    drift_correction: str = "bh"
+    drift_share: float = 0.5
+    drift_columns: dict = field(default_factory=dict)
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0
@@ -81,12 +88,18 @@ def _coerce(name: str, kind: type, raw: object) -> object:
             raise ValueError(raw)
         if kind is Path:
             return Path(str(raw))
+        if kind is dict:
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise ValueError(raw)
+            return value
         return kind(raw)
     except (TypeError, ValueError) as exc:
-        raise BadInputError(f"setting {name!r}: cannot read {raw!r} as {kind.__name__}") from exc
+        expected = "a table (TOML) or a JSON object (environment)" if kind is dict else kind.__name__
+        raise BadInputError(f"setting {name!r}: cannot read {raw!r} as {expected}") from exc
 
 
-_TYPES = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}
+_TYPES = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool, "dict": dict}
 
 
 def load_settings(workspace: Path | None = None, env: dict[str, str] | None = None) -> Settings:

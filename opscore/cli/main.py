@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 
 from opscore.cli import models as cli_models
+from opscore.cli import monitoring as cli_monitoring
 from opscore.cli import scoring as cli_scoring
 from opscore.cli import serving as cli_serving
 from opscore.cli import workspace as cli_workspace
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each command group keeps its parser beside its commands.
-    for group in (cli_models, cli_serving, cli_workspace, cli_scoring):
+    for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring):
         group.register(sub)
     return parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from opscore.config import Settings
 from opscore.exceptions import BadInputError
 from opscore.monitoring import stattests
 from opscore.monitoring.corrections import CORRECTIONS, Correction
@@ -45,6 +46,23 @@ class DriftOptions:
             raise BadInputError(f"bins must be at least 2, got {self.bins}")
         for column in self.column_tests:
             self.override(column)  # unknown test names and wrong threshold kinds fail here, early
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DriftOptions:
+        """The options ``opscore.toml`` sets: ``drift_correction``, ``drift_share`` and ``[drift_columns]``."""
+        column_tests: dict[str, ColumnTest] = {}
+        for column, chosen in settings.drift_columns.items():
+            if isinstance(chosen, str):
+                column_tests[column] = chosen
+            elif isinstance(chosen, dict) and isinstance(chosen.get("test"), str):
+                threshold = chosen.get("threshold")
+                if threshold is not None and not isinstance(threshold, int | float):
+                    raise BadInputError(f"drift_columns.{column}: threshold must be a number, got {threshold!r}")
+                column_tests[column] = chosen["test"] if threshold is None else (chosen["test"], float(threshold))
+            else:
+                raise BadInputError(f"drift_columns.{column}: expected a test name or {{test = ..., threshold = ...}}, "
+                                    f"got {chosen!r}")
+        return cls(column_tests=column_tests, correction=settings.drift_correction, drift_share=settings.drift_share)
 
     def override(self, column: str) -> tuple[StatTest, Threshold] | None:
         """The test and threshold the caller chose for ``column``, if any."""
