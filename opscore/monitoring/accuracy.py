@@ -25,7 +25,7 @@ from opscore.data.labelled_traffic import labelled_predictions, prediction_count
 from opscore.exceptions import BadInputError
 from opscore.models import registry
 from opscore.models.registry import VersionInfo
-from opscore.monitoring.chunking import Chunk, Chunking, chunk_edges
+from opscore.monitoring.chunking import DAILY, Chunk, Chunking, chunk_edges
 from opscore.store import open_store
 
 # Fewer labels than this in a window: figures are shown, but a drop there raises no finding.
@@ -169,7 +169,7 @@ class AccuracyMonitor:
             raise BadInputError(f"confidence must be between 0 and 1, not {confidence!r}")
         self.task, self.baseline, self.classes = task, dict(baseline), list(classes or [])
         self.threshold = threshold or DropThreshold()
-        self.chunking = chunking or Chunking(frequency="1D")
+        self.chunking = chunking or DAILY
         self.min_labels, self.confidence, self.resamples, self.seed = min_labels, confidence, resamples, seed
         self.version_id = version_id
 
@@ -331,5 +331,5 @@ def measure_accuracy(settings: Settings, version_id: str, *, start: float | None
     info = registry.get_version(store, version_id)
     end = end if end is not None else (now or time.time())
     labelled = labelled_predictions(store, start, end, version_id)
-    monitor = AccuracyMonitor.for_version(info, threshold=threshold, chunking=chunking)
+    monitor = AccuracyMonitor.for_version(info, threshold=threshold, chunking=(chunking or DAILY).over(start, end))
     return monitor.calculate(labelled, lambda edges: prediction_counts(store, edges, version_id))

@@ -77,6 +77,17 @@ class Chunking:
             return f"windows of {self.frequency}"
         return f"{len(self.edges or ()) - 1} windows"
 
+    def over(self, start: float | None, end: float) -> Chunking:
+        """Frequency windows covering [start, end) even where no row falls; other chunkings unchanged."""
+        if self.frequency is None or start is None:
+            return self
+        width = self.seconds()
+        first, last = np.floor(start / width), np.ceil(end / width)
+        if last - first > MAX_CHUNKS:
+            raise BadInputError(f"{int(last - first)} windows of {self.frequency} are too many; "
+                                f"pick a longer frequency (at most {MAX_CHUNKS} windows)")
+        return Chunking(edges=tuple(np.arange(first, max(last, first + 1) + 1) * width))
+
     def split(self, at: np.ndarray | pd.Series) -> list[Chunk]:
         """Chunks over rows whose times are ``at`` (epoch seconds, any order)."""
         at = np.asarray(at, dtype=float)
@@ -111,6 +122,9 @@ class Chunking:
             end = ordered[stop] if stop < ordered.size else np.nextafter(ordered[-1], np.inf)
             chunks.append(Chunk(i, float(ordered[begin]), float(end), order[begin:stop]))
         return chunks
+
+
+DAILY = Chunking(frequency="1D")
 
 
 def chunk_edges(chunks: list[Chunk]) -> list[float]:

@@ -30,7 +30,7 @@ from opscore.models.calibration import calibrate
 from opscore.models.monitor_reference import read_monitor_reference
 from opscore.models.registry import VersionInfo
 from opscore.monitoring.accuracy import DropThreshold, class_key, wilson_interval
-from opscore.monitoring.chunking import Chunk, Chunking
+from opscore.monitoring.chunking import DAILY, Chunk, Chunking
 from opscore.store import open_store
 
 SIGMAS = 3.0
@@ -79,7 +79,7 @@ class PerformanceEstimator:
                  version_id: str | None = None) -> None:
         self.task, self.calibration, self.classes = task, calibration, list(classes or [])
         self.baseline, self.threshold = baseline, threshold or DropThreshold()
-        self.chunking = chunking or Chunking(frequency="1D")
+        self.chunking = chunking or DAILY
         self.sigmas, self.min_rows, self.version_id = sigmas, min_rows, version_id
 
     @classmethod
@@ -184,8 +184,9 @@ def estimate_accuracy(settings: Settings, version_id: str, *, start: float | Non
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     reference = read_monitor_reference(settings.model_store_path, version_id)
-    estimator = PerformanceEstimator.for_version(info, reference, chunking=chunking, threshold=threshold)
+    end = end if end is not None else (now or time.time())
+    estimator = PerformanceEstimator.for_version(info, reference, chunking=(chunking or DAILY).over(start, end),
+                                                 threshold=threshold)
     if info.task == "regression" or reference is None:
         return estimator.calculate(pd.DataFrame(columns=["at", "prediction", "probability"]))
-    end = end if end is not None else (now or time.time())
     return estimator.calculate(logged_outcomes(store, start, end, version_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,3 +157,8 @@ def test_measured_from_the_store_with_probabilities_and_the_labelled_share(serve
     row = result.to_df().iloc[0]
     assert row["labelled"] == 60 and row["predictions"] == 120 and row["labelled_share"] == 0.5
     assert row["accuracy"] == 1.0 and result.findings == []
+    now = time.time()
+    hourly = measure_accuracy(served, "v1", start=now - 3 * 3_600, end=now + 1, chunking=Chunking(frequency="1h"))
+    table = hourly.to_df()
+    assert len(table) in (4, 5) and (table["labelled"] == 0).sum() >= 2  # the quiet hours are there too
+    assert table["labelled"].sum() == 60 and table["predictions"].sum() == 120
