@@ -7,12 +7,18 @@ prediction log it reads is a foundation table that serving writes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 
+from opscore.exceptions import BadInputError
 from opscore.store import Store, predictions
+
+# One count query per window: enough for a week of hours or a year of days, and bounded.
+MAX_WINDOWS = 1_000
 
 
 def _loads(value: str | None) -> Any:
@@ -21,9 +27,12 @@ def _loads(value: str | None) -> Any:
 
 def labelled_predictions(store: Store, start: float | None = None, end: float | None = None,
                          version_id: str | None = None) -> pd.DataFrame:
-    """Labelled traffic as a table for retraining: request_id, at, version_id, each feature, prediction, label."""
+    """Labelled traffic as a table: request_id, at, version_id, each feature, prediction, probability, label.
+
+    ``probability`` is the one serving logs (positive class for a binary model, top class otherwise).
+    """
     query = (select(predictions.c.request_id, predictions.c.at, predictions.c.version_id, predictions.c.features,
-                    predictions.c.prediction, predictions.c.label)
+                    predictions.c.prediction, predictions.c.probability, predictions.c.label)
              .where(predictions.c.label.is_not(None), predictions.c.status == "ok").order_by(predictions.c.at))
     if start is not None:
         query = query.where(predictions.c.at >= start)
@@ -41,7 +50,47 @@ def labelled_predictions(store: Store, start: float | None = None, end: float | 
     })
     outcome = pd.DataFrame({
         "prediction": [_loads(r.prediction) for r in rows],
+        "probability": np.array([r.probability for r in rows], dtype=float),
         "label": [_loads(r.label) for r in rows],
     })
     features = features.drop(columns=[c for c in features.columns if c in {*meta.columns, *outcome.columns}])
     return pd.concat([meta, features, outcome], axis=1)
+
+
+def prediction_counts(store: Store, edges: Sequence[float], version_id: str | None = None) -> list[int]:
+    """Answered predictions (labelled or not) in each window [edges[i], edges[i+1]): the labelled share's denominator."""
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        raise BadInputError("window edges must be at least two strictly increasing times")
+    if len(edges) > MAX_WINDOWS + 1:
+        raise BadInputError(f"{len(edges) - 1} windows are too many; ask for at most {MAX_WINDOWS}")
+    query = select(func.count()).select_from(predictions).where(
+        predictions.c.status == "ok", predictions.c.at >= bindparam("start"), predictions.c.at < bindparam("end"))
+    if version_id is not None:
+        query = query.where(predictions.c.version_id == version_id)
+    with store.read() as conn:
+        return [int(conn.execute(query, {"start": float(a), "end": float(b)}).scalar_one())
+                for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def logged_outcomes(store: Store, start: float | None = None, end: float | None = None,
+                    version_id: str | None = None) -> pd.DataFrame:
+    """Every answered prediction in [start, end), labelled or not: at, prediction, probability, label (None if none).
+
+    Features are left out: estimating accuracy without labels needs only what the model said.
+    """
+    query = (select(predictions.c.at, predictions.c.prediction, predictions.c.probability, predictions.c.label)
+             .where(predictions.c.status == "ok").order_by(predictions.c.at))
+    if start is not None:
+        query = query.where(predictions.c.at >= start)
+    if end is not None:
+        query = query.where(predictions.c.at < end)
+    if version_id is not None:
+        query = query.where(predictions.c.version_id == version_id)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame({
+        "at": np.array([r.at for r in rows], dtype=float),
+        "prediction": [_loads(r.prediction) for r in rows],
+        "probability": np.array([r.probability for r in rows], dtype=float),
+        "label": [_loads(r.label) for r in rows],
+    })

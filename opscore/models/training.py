@@ -24,6 +24,7 @@ from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, ConflictError
 from opscore.models import artifacts, registry
 from opscore.models.ensemble import build_pipeline, ensemble_params, holdout_metrics
+from opscore.models.monitor_reference import build_monitor_reference
 from opscore.models.registry import VersionInfo
 from opscore.store import open_store
 
@@ -97,6 +98,7 @@ def train_version(
     metrics = holdout_metrics(pipeline, x_test, y_test, task)
     scores = pipeline.predict_proba(x_test)[:, -1] if task == "classification" else pipeline.predict(x_test)
     profile = reference_profile(x_train, schema, np.asarray(scores))
+    monitor_reference = build_monitor_reference(schema, x_train, x_test, y_test, pipeline, settings.seed)
     train_seconds = time.perf_counter() - started
     data_fingerprint = fingerprint(frame)
     example = x_test.head(5).astype(object).where(x_test.head(5).notna(), None).to_dict(orient="records")
@@ -109,6 +111,7 @@ def train_version(
         {
             "feature_schema.json": schema.to_dict(),
             "reference_profile.json": profile,
+            "monitor_reference.json": monitor_reference,
             "input_example.json": example,
             "fingerprint.txt": data_fingerprint,
             "metadata.json": {"metrics": metrics, "task": task, "target": target, "pid": os.getpid()},

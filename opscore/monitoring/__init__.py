@@ -1,5 +1,5 @@
-"""Monitors that watch a model in production: drift, quality, accuracy and health.
+"""Watching versions in production: drift, data quality, accuracy with and without labels, health.
 
-Imports only the foundations (config, exceptions, store), ``opscore.data`` and ``opscore.models``;
-never streamlit or fastapi, so every monitor runs the same from the CLI, a worker or a test.
+Imports the foundations, access, data, models and serving; never operations, rollout, views, cli or the
+shells, and never streamlit or fastapi, so every monitor runs the same from the CLI, a worker or a test.
 """
