@@ -88,12 +88,15 @@ class _Served:
     label: int
 
 
-def build_demo(settings: Settings, progress: Progress = _quiet, *, fresh: bool = False, now: float | None = None,
-               scale: float = 1.0) -> DemoOutcome:
+def build_demo(settings: Settings, actor: Actor, progress: Progress = _quiet, *, fresh: bool = False,
+               now: float | None = None, scale: float = 1.0) -> DemoOutcome:
     """Fill an empty workspace (or, with ``fresh``, rebuild a demo one) with a day of real traffic.
 
-    ``scale`` shrinks or grows the day's traffic (1.0: about 10,000 predictions).
+    Only an operator may: it trains, promotes and logs, and ``fresh`` empties the workspace first.
+    The ledger names ``system:demo``, the pipeline that made the moves. ``scale`` shrinks or grows
+    the day's traffic (1.0: about 10,000 predictions).
     """
+    actor.require_operator("building the demo workspace")
     started = time.perf_counter()
     store = open_store(settings)
     existing = registry.list_versions(store)
