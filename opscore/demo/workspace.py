@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from opscore.access.actors import Actor
+from opscore.access.private_files import secrets_dir, write_private
 from opscore.config import Settings
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import TARGET, credit_applications
@@ -235,14 +236,13 @@ def _backdate(store: Store, now: float) -> None:
 
 
 def _write_marker(settings: Settings, now: float) -> None:
-    path = settings.secrets_path / MARKER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"built_at": now, "versions": ["v1", "v2"]}))
+    write_private(secrets_dir(settings) / MARKER_FILE, json.dumps({"built_at": now, "versions": ["v1", "v2"]}),
+                  overwrite=True)
 
 
 def _clear_demo_workspace(settings: Settings, store: Store, existing: list[VersionInfo]) -> None:
     """Empty a workspace the demo built (refused for any other): its versions, telemetry and ledger."""
-    marker = settings.secrets_path / MARKER_FILE
+    marker = secrets_dir(settings) / MARKER_FILE
     built = set(json.loads(marker.read_text())["versions"]) if marker.exists() else set()
     foreign = sorted({v.version_id for v in existing} - built)
     if foreign:
