@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from opscore.access.private_files import warn_exposed_files  # noqa: E402
 from opscore.exceptions import OpscoreError  # noqa: E402
 from pages import _shared  # noqa: E402
 
@@ -41,6 +42,7 @@ try:
     settings = _shared.settings()
     _shared.sidebar(settings)
     _shared.announce_generated_password(settings)
+    warn_exposed_files(settings)
     page.run()
 except OpscoreError as exc:
     _shared.show_error(exc)

@@ -56,7 +56,7 @@ def cli_actor() -> Actor:
     return Actor(user, "operator", "cli")
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=False))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
@@ -120,7 +120,7 @@ def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
     for v in found:
         headline = ", ".join(f"{k}={x:.3f}" for k, x in list(v.metrics.items())[:3])
         rows.append([v.version_id, when(v.created_at), v.created_by, v.task, headline, ",".join(v.aliases)])
-    print(_table(rows, ["version", "created", "by", "task", "holdout metrics", "aliases"]))
+    print(table(rows, ["version", "created", "by", "task", "holdout metrics", "aliases"]))
     return 0
 
 
@@ -153,5 +153,5 @@ def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     rows = [[str(e.id), when(e.at), e.alias, e.action, e.from_version or "-", e.to_version or "-", e.actor, e.reason]
             for e in entries]
-    print(_table(rows, ["#", "time", "alias", "action", "from", "to", "actor", "reason"]))
+    print(table(rows, ["#", "time", "alias", "action", "from", "to", "actor", "reason"]))
     return 0
