@@ -220,14 +220,11 @@ def create_app(settings: Settings) -> FastAPI:
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
         return JSONResponse({"detail": "; ".join(problems) or "invalid request body"}, status_code=422)
 
-    def bearer(scope: str) -> Any:
-        """A dependency: the actor behind the request's bearer token, if it holds ``scope``."""
+    def require_admin(request: Request) -> Actor:
+        return serving.tokens.authorize(_bearer_token(request), tokens.ADMIN)
 
-        def authorize(request: Request) -> Actor:
-            scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-            return serving.tokens.authorize(presented.strip() if scheme.lower() == "bearer" else None, scope)
-
-        return Depends(authorize)
+    def require_feedback(request: Request) -> Actor:
+        return serving.tokens.authorize(_bearer_token(request), tokens.FEEDBACK)
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_request: Request, exc: Unauthenticated) -> JSONResponse:
@@ -241,7 +238,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/feedback", summary="Ground-truth labels joined to logged predictions by request id",
               openapi_extra=_FEEDBACK_BODY)
-    async def feedback(request: Request, _actor: Actor = bearer(tokens.FEEDBACK)) -> dict[str, Any]:
+    async def feedback(request: Request, _actor: Actor = Depends(require_feedback)) -> dict[str, Any]:
         payload = _parse_json(await _read_body(request, settings.max_request_bytes))
         items = payload if isinstance(payload, list) else [payload]
         if serving.writer is not None:
@@ -265,18 +262,23 @@ def create_app(settings: Settings) -> FastAPI:
         return [v.to_dict() for v in found]
 
     @app.post("/versions/{version_id}/promote", summary="Move production to a version (pre-flight checked, ledgered)")
-    async def promote(version_id: str, body: PromoteBody, actor: Actor = bearer(tokens.ADMIN)) -> dict[str, Any]:
+    async def promote(version_id: str, body: PromoteBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
         entry = await run_in_threadpool(registry.promote, settings, version_id, actor, body.reason)
         await run_in_threadpool(serving.production.refresh)
         return entry.to_dict()
 
     @app.post("/rollback", summary="Move production back (default: to the version that served before)")
-    async def rollback(body: RollbackBody, actor: Actor = bearer(tokens.ADMIN)) -> dict[str, Any]:
+    async def rollback(body: RollbackBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
         entry = await run_in_threadpool(registry.rollback, settings, actor, body.reason, to=body.to)
         await run_in_threadpool(serving.production.refresh)
         return entry.to_dict()
 
     return app
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else None
 
 
 # -- the prediction path -------------------------------------------------------------------------
