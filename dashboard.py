@@ -11,6 +11,7 @@ import streamlit as st
 
 # ``streamlit run`` puts this file's folder first on sys.path (pytest's ``pythonpath`` does the same),
 # so the pages' shared module imports as ``pages._shared`` without editing sys.path here.
+from opscore.access.private_files import warn_exposed_files
 from opscore.exceptions import OpscoreError
 from pages import _shared
 
@@ -35,6 +36,7 @@ try:
     settings = _shared.settings()
     _shared.sidebar(settings)
     _shared.announce_generated_password(settings)
+    warn_exposed_files(settings)
     page.run()
 except OpscoreError as exc:
     _shared.show_error(exc)

@@ -23,8 +23,8 @@ class Settings:
     workspace: Path = field(default_factory=Path.cwd)
     model_store: Path = Path("model_store")
     db_url: str = ""
-    # Where generated secrets (admin token, operator password hash) live, mode 0600.
-    secrets_dir: Path = Path("metrics")
+    # Where secrets (admin token, API tokens, operator password hash) live: a folder of its own, mode 0700.
+    secrets_dir: Path = Path(".opscore")
     admin_token: str = ""
     operator_password: str = ""
     seed: int = 42

@@ -57,3 +57,15 @@ class TooLargeError(BadInputError):
     """A request or upload exceeds a configured limit."""
 
     http_status = 413
+
+
+class Unauthenticated(OpscoreError):
+    """A request that changes state came without a credential, or with one nobody issued."""
+
+    http_status = 401
+
+
+class TooManyAttempts(PermissionDenied):
+    """Too many wrong passwords in a row: the next attempt has to wait."""
+
+    http_status = 429

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlalchemy import (
@@ -172,11 +172,26 @@ def _redact(url: str) -> str:
     return url
 
 
+def _create_private_file(path: Path) -> None:
+    """Create a new SQLite file owner-only (0600, in a 0700 folder when that is new too).
+
+    The database holds every feature payload and label. SQLite gives its -wal and -shm files the
+    database file's mode, so they stay private as well. An existing file is left as it is.
+    """
+    if not path.parent.is_dir():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            path.parent.mkdir(mode=0o700)
+            path.parent.chmod(0o700)  # whatever the umask
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

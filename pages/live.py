@@ -15,7 +15,8 @@ from pages import _shared
 _shared.run_inside_dashboard()
 settings = _shared.settings()
 st.title("Live predictions")
-st.caption("The newest predictions as they are logged, and scoring by hand with the production version.")
+st.caption("The newest predictions as they are logged, and scoring by hand with the production version "
+           "(an operator action; those rows are logged under the source `dashboard`, apart from API traffic).")
 _shared.show_flash()
 
 
@@ -75,8 +76,9 @@ def show_report(report: ScoringReport) -> None:
 def upload_section() -> None:
     upload = st.file_uploader(
         f"A CSV with the production version's feature columns (up to {settings.dashboard_upload_mb:g} MB)",
-        type=["csv"], key="csv", max_upload_size=int(settings.dashboard_upload_mb),
+        type=["csv"], key="csv", max_upload_size=int(settings.dashboard_upload_mb), disabled=not _shared.is_operator(),
     )
+    _shared.operator_note("Scoring a file")
     if upload is None:
         st.session_state.pop("upload_result", None)
         return
@@ -85,7 +87,7 @@ def upload_section() -> None:
     if done is None or done[0] != upload.file_id:
         try:
             with st.spinner(f"Checking and scoring {upload.name}…"):
-                result = scoring_report.score_upload(settings, upload.name, upload.getvalue(),
+                result = scoring_report.score_upload(settings, _shared.actor(), upload.name, upload.getvalue(),
                                                      _shared.telemetry_writer())
         except OpscoreError as exc:
             result = str(exc)
@@ -113,12 +115,14 @@ def record_section(form: scoring_report.RecordForm) -> None:
                 else:
                     values[spec.name] = st.selectbox(spec.name, spec.categories or [""], key=f"field_{spec.name}",
                                                      index=(spec.categories or [""]).index(field.default))
-        if st.form_submit_button("Predict", key="predict_record", type="primary", icon=":material/bolt:"):
+        if st.form_submit_button("Predict", key="predict_record", type="primary", icon=":material/bolt:",
+                                 disabled=not _shared.is_operator()):
             try:
                 st.session_state["record_result"] = scoring_report.score_record(
-                    settings, values, _shared.telemetry_writer())
+                    settings, _shared.actor(), values, _shared.telemetry_writer())
             except OpscoreError as exc:
                 st.session_state["record_result"] = str(exc)
+    _shared.operator_note("Scoring a record")
     result = st.session_state.get("record_result")
     if isinstance(result, str):
         st.error(result, icon=":material/error:")

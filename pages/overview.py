@@ -41,7 +41,7 @@ if view.versions == 0:
                     # Imported on demand: the demo pulls in the simulator, which no other view needs.
                     from opscore.demo.workspace import build_demo
 
-                    build_demo(_shared.settings(), progress=progress)
+                    build_demo(_shared.settings(), _shared.actor(), progress=progress)
                 except OpscoreError as exc:
                     status.update(label="The demo workspace could not be built", state="error")
                     _shared.show_error(exc)

@@ -44,3 +44,7 @@ def test_bad_configuration_names_the_setting(tmp_path: Path, toml: str, env: dic
 def test_booleans_read_naturally(tmp_path: Path):
     assert load_settings(tmp_path, env={"OPSCORE_BATCHING": "off"}).batching is False
     assert load_settings(tmp_path, env={"OPSCORE_BATCHING": "YES"}).batching is True
+
+
+def test_secrets_default_to_their_own_folder_beside_the_data(tmp_path: Path):
+    assert load_settings(tmp_path, env={}).secrets_path == tmp_path / ".opscore"

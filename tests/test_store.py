@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 from sqlalchemy import select, update
 
@@ -38,3 +40,14 @@ def test_a_newer_schema_is_refused_untouched(any_workspace):
 def test_sqlite_runs_in_wal_mode(workspace):
     with open_store(workspace).read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_new_sqlite_store_is_private_to_its_owner(workspace):
+    store = open_store(workspace)
+    with store.write() as conn:
+        conn.execute(update(aliases).where(aliases.c.name == "candidate").values(generation=1))
+    folder = workspace.workspace / "metrics"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    written = [p for p in folder.iterdir() if p.name.startswith("opscore.db")]
+    assert {p.name for p in written} >= {"opscore.db", "opscore.db-wal"}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written), written

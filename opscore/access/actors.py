@@ -16,7 +16,7 @@ class Actor:
     """Who asks for a change, in which role, through which shell."""
 
     name: str
-    role: str  # "operator" | "viewer" | "system"
+    role: str  # "operator" | "viewer" | "system" | "feedback" (an API token that may only send labels)
     via: str
 
     def __str__(self) -> str:

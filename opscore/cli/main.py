@@ -16,6 +16,7 @@ from opscore.cli import models as cli_models
 from opscore.cli import monitoring as cli_monitoring
 from opscore.cli import scoring as cli_scoring
 from opscore.cli import serving as cli_serving
+from opscore.cli import tokens as cli_tokens
 from opscore.cli import workspace as cli_workspace
 from opscore.config import Settings, load_settings
 from opscore.exceptions import OpscoreError, StoreUnavailable
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each command group keeps its parser beside its commands.
-    for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring):
+    for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_tokens):
         group.register(sub)
     return parser
 

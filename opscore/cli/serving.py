@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--burst-size", type=int, default=50, help="requests sent at once in a burst")
     p.add_argument("--label-delay", type=float, default=5.0, help="seconds before a label is sent to /feedback")
     p.add_argument("--label-share", type=float, default=0.8, help="share of predictions that get a label")
-    p.add_argument("--token", help="admin token for /feedback (default: OPSCORE_ADMIN_TOKEN or the workspace's)")
+    p.add_argument("--token", help="a token with the feedback scope, for labels (opscore tokens add NAME --scope "
+                   "feedback); default: OPSCORE_ADMIN_TOKEN or the workspace's generated admin token")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=cmd_simulate)
@@ -61,7 +62,9 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         burst_every=args.burst_every, burst_size=args.burst_size, label_delay=args.label_delay,
         label_share=args.label_share, seed=settings.seed if args.seed is None else args.seed,
     )
-    token = args.token or _workspace_token(settings)
+    from opscore.access.tokens import local_admin_token
+
+    token = args.token or local_admin_token(settings)
     bar = tqdm(total=round(plan.duration), desc="simulating", unit="s", file=sys.stderr,
                disable=args.quiet or not sys.stderr.isatty())
 
@@ -75,12 +78,3 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
     print(report.summary())
     return 0 if report.failed == 0 else 1
-
-
-def _workspace_token(settings: Settings) -> str | None:
-    if settings.admin_token:
-        return settings.admin_token
-    from opscore.access.credentials import TOKEN_FILE
-
-    path = settings.secrets_path / TOKEN_FILE
-    return path.read_text().strip() if path.exists() else None

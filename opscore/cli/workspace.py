@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from opscore.cli.models import cli_actor
     from opscore.demo.workspace import build_demo
 
     bar = tqdm(total=100, desc="demo", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(),
@@ -37,7 +38,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         bar.update(round(fraction * 100) - bar.n)
 
     try:
-        outcome = build_demo(settings, progress=progress, fresh=args.fresh)
+        outcome = build_demo(settings, cli_actor(), progress=progress, fresh=args.fresh)
     finally:
         bar.close()
     print(outcome.summary())

@@ -196,7 +196,7 @@ Progress = Callable[[float, TrafficReport], None]
 
 
 def simulate(url: str, plan: TrafficPlan, *, token: str | None = None, progress: Progress | None = None) -> TrafficReport:
-    """Send ``plan``'s traffic to the service at ``url``; labels need the admin ``token``."""
+    """Send ``plan``'s traffic to the service at ``url``; labels need a ``token`` with the feedback scope."""
     plan.check()
     return asyncio.run(_Run(url.rstrip("/"), plan, token, progress).run())
 

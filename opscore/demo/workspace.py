@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from opscore.access.actors import Actor
+from opscore.access.private_files import secrets_dir, write_private
 from opscore.config import Settings
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import TARGET, credit_applications
@@ -88,12 +89,15 @@ class _Served:
     label: int
 
 
-def build_demo(settings: Settings, progress: Progress = _quiet, *, fresh: bool = False, now: float | None = None,
-               scale: float = 1.0) -> DemoOutcome:
+def build_demo(settings: Settings, actor: Actor, progress: Progress = _quiet, *, fresh: bool = False,
+               now: float | None = None, scale: float = 1.0) -> DemoOutcome:
     """Fill an empty workspace (or, with ``fresh``, rebuild a demo one) with a day of real traffic.
 
-    ``scale`` shrinks or grows the day's traffic (1.0: about 10,000 predictions).
+    Only an operator may: it trains, promotes and logs, and ``fresh`` empties the workspace first.
+    The ledger names ``system:demo``, the pipeline that made the moves. ``scale`` shrinks or grows
+    the day's traffic (1.0: about 10,000 predictions).
     """
+    actor.require_operator("building the demo workspace")
     started = time.perf_counter()
     store = open_store(settings)
     existing = registry.list_versions(store)
@@ -232,14 +236,13 @@ def _backdate(store: Store, now: float) -> None:
 
 
 def _write_marker(settings: Settings, now: float) -> None:
-    path = settings.secrets_path / MARKER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"built_at": now, "versions": ["v1", "v2"]}))
+    write_private(secrets_dir(settings) / MARKER_FILE, json.dumps({"built_at": now, "versions": ["v1", "v2"]}),
+                  overwrite=True)
 
 
 def _clear_demo_workspace(settings: Settings, store: Store, existing: list[VersionInfo]) -> None:
     """Empty a workspace the demo built (refused for any other): its versions, telemetry and ledger."""
-    marker = settings.secrets_path / MARKER_FILE
+    marker = secrets_dir(settings) / MARKER_FILE
     built = set(json.loads(marker.read_text())["versions"]) if marker.exists() else set()
     foreign = sorted({v.version_id for v in existing} - built)
     if foreign:

@@ -31,11 +31,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from opscore.access import credentials as auth
+from opscore.access import private_files, tokens
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
-from opscore.exceptions import BadInputError, OpscoreError, TooLargeError
+from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
@@ -45,7 +45,6 @@ from opscore.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-HTTP_ACTOR = Actor("admin-token", "operator", "http")
 # Requests with more rows than this are validated off the event loop so they cannot stall others.
 _VALIDATE_INLINE_ROWS = 64
 _MAX_LISTED_PROBLEMS = 200
@@ -143,7 +142,7 @@ class _Serving:
         self.production: ProductionModel | None = None
         self.writer: TelemetryWriter | None = None
         self.batcher: MicroBatcher | None = None
-        self.token = ""
+        self.tokens: tokens.TokenBook | None = None
         self.heap_frozen_for: LoadedVersion | None = None
         # Request ids: a random per-start prefix and a counter (unique across replicas, cheap per row).
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -153,11 +152,12 @@ class _Serving:
         return f"{self._id_prefix}{next(self._ids):016x}"
 
     def start(self) -> None:
-        token, generated = auth.admin_token(self.settings)
-        self.token = token
+        generated = tokens.ensure_admin_token(self.settings)
         if generated.value is not None:
             print(f"opscore: generated an admin token for mutating routes (kept in {generated.path}, mode 0600):\n"
                   f"  {generated.value}", file=sys.stderr, flush=True)
+        private_files.warn_exposed_files(self.settings)
+        self.tokens = tokens.TokenBook(self.settings)
         self.store = open_store(self.settings)
         self.production = ProductionModel(self.settings)
         if self.settings.telemetry:
@@ -221,15 +221,14 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "; ".join(problems) or "invalid request body"}, status_code=422)
 
     def require_admin(request: Request) -> Actor:
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not auth.token_matches(serving.token, presented.strip()):
-            raise _Unauthorized()
-        return HTTP_ACTOR
+        return serving.tokens.authorize(_bearer_token(request), tokens.ADMIN)
 
-    @app.exception_handler(_Unauthorized)
-    async def _unauthorized(_request: Request, _exc: _Unauthorized) -> JSONResponse:
-        return JSONResponse({"detail": "this route changes state: send Authorization: Bearer <admin token>"},
-                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    def require_feedback(request: Request) -> Actor:
+        return serving.tokens.authorize(_bearer_token(request), tokens.FEEDBACK)
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_request: Request, exc: Unauthenticated) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
     @app.post("/predict", summary="Predict with the production version; every answered row is logged",
               openapi_extra=_PREDICT_BODY)
@@ -239,7 +238,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/feedback", summary="Ground-truth labels joined to logged predictions by request id",
               openapi_extra=_FEEDBACK_BODY)
-    async def feedback(request: Request, _actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+    async def feedback(request: Request, _actor: Actor = Depends(require_feedback)) -> dict[str, Any]:
         payload = _parse_json(await _read_body(request, settings.max_request_bytes))
         items = payload if isinstance(payload, list) else [payload]
         if serving.writer is not None:
@@ -277,8 +276,9 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-class _Unauthorized(Exception):
-    """A mutating route was called without the admin token."""
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else None
 
 
 # -- the prediction path -------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 Both go through :func:`opscore.serving.predictor.score_frame`, the one path for scoring a table, so rows are
 validated and logged exactly as ``opscore predict`` does; this module adds what a person needs to
 fix a file: per column, what was expected and how many cells missed it; per row, what was wrong.
+
+Scoring writes rows into the prediction log and its rollups, so it is an operator action, checked
+here, and every row it logs carries the source ``dashboard``, never that of production traffic.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.datasets import read_csv_bytes
 from opscore.data.features import FeatureSchema, FeatureSpec
@@ -24,6 +28,8 @@ from opscore.serving.predictor import ScoredFrame
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 
+# Rows scored by hand are logged under their own source, apart from API traffic.
+SOURCE = "dashboard"
 REPORT_COLUMNS = ["column", "expected", "status", "empty cells", "wrong type", "outside training range"]
 PROBLEM_COLUMNS = ["severity", "line", "column", "problem"]
 
@@ -107,10 +113,11 @@ def _problems(scored: ScoredFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=PROBLEM_COLUMNS)
 
 
-def score_table(settings: Settings, frame: pd.DataFrame, name: str, telemetry: TelemetryWriter | None,
-                source: str = "dashboard") -> ScoringReport:
+def score_table(settings: Settings, actor: Actor, frame: pd.DataFrame, name: str,
+                telemetry: TelemetryWriter | None) -> ScoringReport:
     """Check ``frame`` against production's schema and score it; nothing is scored or logged when
-    a required column is missing."""
+    a required column is missing, or when ``actor`` is not an operator."""
+    actor.require_operator("scoring by hand (it writes to the prediction log)")
     loaded = predictor.production_version(settings)
     report = ScoringReport(name, len(frame), column_report(loaded.schema, frame), loaded.version_id)
     missing = report.columns.loc[report.columns["status"] == "missing", "column"].tolist()
@@ -118,17 +125,19 @@ def score_table(settings: Settings, frame: pd.DataFrame, name: str, telemetry: T
         report.refused = (f"{name} lacks column(s) {', '.join(map(repr, missing))} that {loaded.version_id} needs; "
                           f"nothing was scored")
         return report
-    report.scored = predictor.score_frame(settings, frame, source=source, telemetry=telemetry, loaded=loaded)
+    report.scored = predictor.score_frame(settings, frame, source=SOURCE, telemetry=telemetry, loaded=loaded)
     report.problems = _problems(report.scored)
     if telemetry is not None:
         telemetry.flush(timeout=10)
     return report
 
 
-def score_upload(settings: Settings, name: str, raw: bytes, telemetry: TelemetryWriter | None) -> ScoringReport:
+def score_upload(settings: Settings, actor: Actor, name: str, raw: bytes,
+                 telemetry: TelemetryWriter | None) -> ScoringReport:
     """Read an uploaded CSV (refusing empty, binary, malformed or oversized files) and score it."""
+    actor.require_operator("scoring a file (it writes to the prediction log)")
     frame = read_csv_bytes(raw, name, max_bytes=int(settings.dashboard_upload_mb * 1_000_000))
-    return score_table(settings, frame, name, telemetry)
+    return score_table(settings, actor, frame, name, telemetry)
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ def record_form(settings: Settings) -> RecordForm:
     return RecordForm(version_id, fields)
 
 
-def score_record(settings: Settings, values: dict[str, Any], telemetry: TelemetryWriter | None) -> ScoringReport:
+def score_record(settings: Settings, actor: Actor, values: dict[str, Any],
+                 telemetry: TelemetryWriter | None) -> ScoringReport:
     """Score one typed record like an uploaded row (validated, logged with source ``dashboard``)."""
-    return score_table(settings, pd.DataFrame([values]), "the record", telemetry)
+    return score_table(settings, actor, pd.DataFrame([values]), "the record", telemetry)

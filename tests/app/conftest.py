@@ -10,6 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from opscore.access import credentials
 from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings
 from opscore.demo.credit_data import credit_applications
@@ -29,6 +30,12 @@ def clear_streamlit_caches() -> None:
     """Caches live in the process, so one test's workspace must not leak into the next."""
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sign-in throttle counts failures per process; each test starts with none."""
+    monkeypatch.setattr(credentials, "SIGN_IN_THROTTLE", credentials.SignInThrottle())
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,8 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from opscore.access import tokens
+from opscore.access.actors import Actor
 from opscore.cli import main as cli
 from opscore.demo.simulate import NEW_CATEGORY, Population, TrafficPlan, simulate
 from opscore.exceptions import BadInputError
@@ -100,8 +102,9 @@ def test_a_short_run_drifts_refuses_what_is_malformed_and_labels_what_it_answere
     plan = TrafficPlan(rate=40, duration=3, drift="sudden", drift_start=0.5, new_category_share=0.3,
                        malformed_share=0.2, burst_every=1.0, burst_size=15, label_delay=0.3, label_share=1.0, seed=9)
     seen: list[float] = []
-    with live_server(trained) as url:
-        report = simulate(url, plan, token="test-token", progress=lambda elapsed, _report: seen.append(elapsed))
+    labeller = tokens.add_token(trained, Actor("tester", "operator", "cli"), "labeller", "feedback")
+    with live_server(trained) as url:  # labels need only the feedback scope
+        report = simulate(url, plan, token=labeller, progress=lambda elapsed, _report: seen.append(elapsed))
     assert report.failed == 0 and report.first_error is None, report.summary()
     assert report.malformed_accepted == 0 and report.unexpected_refusals == 0
     assert report.refused > 0 and report.answered + report.refused == report.sent

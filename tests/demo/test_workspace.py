@@ -8,16 +8,19 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from opscore.access.actors import Actor
 from opscore.cli import main as cli
 from opscore.demo.simulate import NEW_CATEGORY
 from opscore.demo.workspace import DRIFT_PEAKS, NEW_CATEGORY_FROM, V2_TAKES_OVER, build_demo
-from opscore.exceptions import ConflictError
+from opscore.exceptions import ConflictError, PermissionDenied
 from opscore.models import registry
 from opscore.serving.predictor import load_version
 from opscore.store import open_store, predictions
 
 NOW = 1_800_000_000.0
 HOUR = 3_600.0
+OPERATOR = Actor("tester", "operator", "cli")
+VIEWER = Actor("viewer", "viewer", "dashboard")
 
 
 def rows(settings) -> list:
@@ -28,7 +31,7 @@ def rows(settings) -> list:
 @pytest.fixture
 def demo(workspace):
     stages: list[tuple[str, float]] = []
-    outcome = build_demo(workspace, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW, scale=0.06)
+    outcome = build_demo(workspace, OPERATOR, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW, scale=0.06)
     return workspace, outcome, stages
 
 
@@ -91,13 +94,18 @@ def test_progress_is_reported_in_order_up_to_done(demo):
 
 def test_a_second_run_leaves_the_workspace_alone_and_fresh_rebuilds_it(demo, capsys):
     settings, first, _ = demo
-    again = build_demo(settings, now=NOW, scale=0.06)
+    again = build_demo(settings, OPERATOR, now=NOW, scale=0.06)
     assert not again.built and "already has 2 version(s)" in again.message
     assert len(rows(settings)) == first.predictions
     assert cli.main(["demo"]) == 0
     assert "nothing changed" in capsys.readouterr().out
 
-    rebuilt = build_demo(settings, fresh=True, now=NOW + HOUR, scale=0.03)
+    with pytest.raises(PermissionDenied, match="needs an operator"):
+        build_demo(settings, VIEWER, fresh=True, now=NOW + HOUR, scale=0.03)
+    assert len(rows(settings)) == first.predictions  # a viewer cannot reset the workspace
+    assert {v.version_id for v in registry.list_versions(open_store(settings))} == {"v1", "v2"}
+
+    rebuilt = build_demo(settings, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.03)
     assert rebuilt.built
     logged = rows(settings)
     assert len(logged) == rebuilt.predictions and all(r.at >= NOW + HOUR - 24 * HOUR for r in logged)
@@ -107,5 +115,12 @@ def test_a_second_run_leaves_the_workspace_alone_and_fresh_rebuilds_it(demo, cap
 
 def test_fresh_refuses_a_workspace_the_demo_did_not_build(trained):
     with pytest.raises(ConflictError, match="only rebuilds a workspace the demo built"):
-        build_demo(trained, fresh=True)
+        build_demo(trained, OPERATOR, fresh=True)
     assert {v.version_id for v in registry.list_versions(open_store(trained))} == {"v1", "v2"}
+
+
+def test_a_viewer_cannot_build_the_demo_into_an_empty_workspace(workspace):
+    with pytest.raises(PermissionDenied, match="needs an operator"):
+        build_demo(workspace, VIEWER, now=NOW, scale=0.03)
+    assert registry.list_versions(open_store(workspace)) == [] and rows(workspace) == []
+    assert not (workspace.model_store_path / "v1").exists()

@@ -9,6 +9,8 @@ import pytest
 from dashboard_browser import ROOT, go_to, open_dashboard, sign_in
 from playwright.sync_api import expect
 
+from opscore.access.actors import Actor
+
 SCREENSHOTS = ROOT / "screenshots"
 # page title -> what must be on screen before the picture is taken
 PAGES = {
@@ -37,7 +39,7 @@ def assert_no_exception_on_screen(page) -> None:
 def demo_workspace(workspace):
     from opscore.demo.workspace import build_demo
 
-    build_demo(workspace)
+    build_demo(workspace, Actor("screenshots", "operator", "cli"))
     return workspace
 
 

@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from opscore.access import tokens
+from opscore.access.actors import Actor
 from opscore.config import replace
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import credit_applications
@@ -20,6 +22,7 @@ from opscore.serving.predictor import load_version
 from opscore.store import open_store, predictions
 
 AUTH = {"Authorization": "Bearer test-token"}
+CLI = Actor("ann", "operator", "cli")
 
 
 def demo_rows(n: int, seed: int = 11) -> list[dict]:
@@ -168,13 +171,33 @@ def test_a_model_failure_answers_500_and_is_logged_as_an_error(client, trained, 
     assert logged(trained, "error") == 1 and logged(trained, "ok") == 1
 
 
-def test_mutating_routes_need_the_admin_token(client, trained):
-    for path, body in [("/versions/v2/promote", {"reason": "better"}), ("/rollback", {"reason": "bad"}),
-                       ("/feedback", {"request_id": "x", "label": 1})]:
-        assert client.post(path, json=body).status_code == 401
-        wrong = client.post(path, json=body, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401 and "Bearer" in wrong.json()["detail"]
+def test_mutating_routes_need_a_token_with_the_right_scope(client, trained):
+    labeller = {"Authorization": f"Bearer {tokens.add_token(trained, CLI, 'labeller', 'feedback')}"}
+    admin_routes = [("/versions/v2/promote", {"reason": "better"}), ("/rollback", {"reason": "bad"})]
+    for path, body in [*admin_routes, ("/feedback", {"request_id": "x", "label": 1})]:
+        missing = client.post(path, json=body)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer" in missing.json()["detail"]
+        unknown = client.post(path, json=body, headers={"Authorization": "Bearer nope"})
+        assert unknown.status_code == 401 and "not one this service knows" in unknown.json()["detail"]
+    for path, body in admin_routes:
+        wrong_scope = client.post(path, json=body, headers=labeller)
+        assert wrong_scope.status_code == 403, wrong_scope.text
+        assert "'labeller' has the feedback scope; this needs admin" in wrong_scope.json()["detail"]
+    assert client.post("/feedback", json={"request_id": "x", "label": 1}, headers=labeller).status_code == 200
     assert [e.action for e in ledger_entries(open_store(trained), alias="production")] == ["initial"]
+
+
+def test_tokens_rotate_while_serving_and_the_ledger_names_the_token(client, trained):
+    first = {"Authorization": f"Bearer {tokens.add_token(trained, CLI, 'deployer', 'admin')}"}
+    assert client.post("/versions/v2/promote", json={"reason": "better"}, headers=first).status_code == 200
+    second = {"Authorization": f"Bearer {tokens.add_token(trained, CLI, 'deployer-2', 'admin')}"}
+    tokens.revoke_token(trained, CLI, "deployer")
+    assert client.post("/rollback", json={"reason": "old token"}, headers=first).status_code == 401
+    assert client.post("/rollback", json={"reason": "regressed"}, headers=second).status_code == 200
+    moves = ledger_entries(open_store(trained), alias="production", newest_first=False)
+    assert [(e.action, e.actor) for e in moves[1:]] == [("promote", "http:deployer"), ("rollback", "http:deployer-2")]
+    assert not any(first["Authorization"][7:] in e.actor + e.reason for e in moves)
 
 
 def test_promote_and_rollback_over_http_are_ledgered_and_served_at_once(client, trained):
@@ -186,7 +209,7 @@ def test_promote_and_rollback_over_http_are_ledgered_and_served_at_once(client, 
     assert back.status_code == 200 and back.json()["to_version"] == "v1"
     assert client.post("/predict", json={"features": demo_rows(1)[0]}).json()["version"] == "v1"
     latest = ledger_entries(open_store(trained), alias="production")[0]
-    assert (latest.action, latest.actor, latest.reason) == ("rollback", "http:admin-token", "p95 regressed")
+    assert (latest.action, latest.actor, latest.reason) == ("rollback", "http:env", "p95 regressed")
     versions = client.get("/versions").json()
     assert {v["version_id"]: v["aliases"] for v in versions} == {"v1": ["production"], "v2": []}
 
@@ -246,11 +269,29 @@ def test_a_missing_admin_token_is_generated_once_private_and_printed_once(traine
     settings = replace(trained, admin_token="")
     with TestClient(create_app(settings)) as c:
         printed = capsys.readouterr().err
-        token_file = settings.secrets_path / "admin_token"
+        token_file = settings.workspace / ".opscore" / "admin_token"
         token = token_file.read_text().strip()
         assert token in printed
         assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(token_file.parent).st_mode) == 0o700
         ok = c.post("/rollback", json={"reason": "x"}, headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 404  # authorised; nothing to roll back to
     with TestClient(create_app(settings)):
         assert token not in capsys.readouterr().err
+
+
+def test_no_token_is_generated_when_an_admin_token_was_added(trained, monkeypatch, capsys):
+    monkeypatch.delenv("OPSCORE_ADMIN_TOKEN")
+    settings = replace(trained, admin_token="")
+    tokens.add_token(settings, CLI, "deployer", "admin")
+    with TestClient(create_app(settings)):
+        assert "generated an admin token" not in capsys.readouterr().err
+    assert not (settings.workspace / ".opscore" / "admin_token").exists()
+
+
+def test_serve_warns_at_start_about_a_secret_others_can_read(trained, capsys):
+    exposed = trained.workspace / ".opscore" / "tokens.json"
+    tokens.add_token(trained, CLI, "labeller", "feedback")
+    exposed.chmod(0o644)
+    with TestClient(create_app(trained)):
+        assert f"{exposed} can be read by other users" in capsys.readouterr().err

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.config import replace
 from opscore.demo.credit_data import credit_applications
-from opscore.exceptions import BadInputError, NotFoundError, TooLargeError
-from opscore.serving import scoring_report
+from opscore.exceptions import BadInputError, NotFoundError, PermissionDenied, TooLargeError
+from opscore.serving import scoring_report, telemetry_queries
 from opscore.serving.telemetry_queries import recent_predictions
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
+
+OPERATOR = Actor("tester", "operator", "dashboard")
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ def test_column_report_counts_what_each_column_gets_wrong(trained):
 
 def test_a_good_upload_is_scored_and_logged_as_dashboard_traffic(trained, writer):
     raw = features(25).to_csv(index=False).encode()
-    report = scoring_report.score_upload(trained, "loans.csv", raw, writer)
+    report = scoring_report.score_upload(trained, OPERATOR, "loans.csv", raw, writer)
     assert report.refused is None and report.version_id == "v1"
     assert report.scored.scored == 25 and report.scored.failed == 0
     predictions = report.predictions
@@ -65,7 +68,7 @@ def test_a_good_upload_is_scored_and_logged_as_dashboard_traffic(trained, writer
 def test_rows_with_wrong_types_are_reported_by_line_and_not_logged(trained, writer):
     frame = features(10).astype({"age": object})
     frame.loc[[3, 7], "age"] = "forty"
-    report = scoring_report.score_upload(trained, "loans.csv", frame.to_csv(index=False).encode(), writer)
+    report = scoring_report.score_upload(trained, OPERATOR, "loans.csv", frame.to_csv(index=False).encode(), writer)
     assert report.scored.scored == 8 and report.scored.failed == 2
     errors = report.problems[report.problems.severity == "error"]
     assert errors["line"].tolist() == [5, 9]  # header is line 1, so row 3 sits on line 5
@@ -75,7 +78,7 @@ def test_rows_with_wrong_types_are_reported_by_line_and_not_logged(trained, writ
 
 def test_missing_columns_refuse_the_whole_file_and_log_nothing(trained, writer):
     raw = features(5).drop(columns=["age", "credit_score"]).to_csv(index=False).encode()
-    report = scoring_report.score_upload(trained, "loans.csv", raw, writer)
+    report = scoring_report.score_upload(trained, OPERATOR, "loans.csv", raw, writer)
     assert report.scored is None and "'age', 'credit_score'" in report.refused
     assert report.predictions.empty and logged(trained) == []
 
@@ -87,13 +90,13 @@ def test_missing_columns_refuse_the_whole_file_and_log_nothing(trained, writer):
 ])
 def test_unreadable_uploads_are_refused_with_a_reason(trained, writer, raw, message):
     with pytest.raises(BadInputError, match=message):
-        scoring_report.score_upload(trained, "upload.csv", raw, writer)
+        scoring_report.score_upload(trained, OPERATOR, "upload.csv", raw, writer)
     assert logged(trained) == []
 
 
 def test_oversized_uploads_are_refused(trained, writer):
     with pytest.raises(TooLargeError, match="limit is 1 MB"):
-        scoring_report.score_upload(replace(trained, dashboard_upload_mb=1), "big.csv", b"a\n" + b"1\n" * 600_000,
+        scoring_report.score_upload(replace(trained, dashboard_upload_mb=1), OPERATOR, "big.csv", b"a\n" + b"1\n" * 600_000,
                                     writer)
 
 
@@ -104,7 +107,7 @@ def test_record_form_comes_from_the_production_schema(trained, writer):
     defaults = {f.spec.name: f.default for f in form.fields}
     employment = next(f for f in form.fields if f.spec.name == "employment_type")
     assert employment.default in employment.spec.categories
-    report = scoring_report.score_record(trained, defaults, writer)
+    report = scoring_report.score_record(trained, OPERATOR, defaults, writer)
     prediction, probabilities, error = report.first_row()
     assert error == "" and prediction in (0, 1)
     assert set(probabilities) == {"0", "1"} and sum(probabilities.values()) == pytest.approx(1)
@@ -114,3 +117,15 @@ def test_record_form_comes_from_the_production_schema(trained, writer):
 def test_no_production_version_means_nothing_to_score(workspace):
     with pytest.raises(NotFoundError, match="no production version"):
         scoring_report.record_form(workspace)
+
+
+def test_a_viewer_cannot_write_a_prediction_row(trained, writer):
+    viewer = Actor("viewer", "viewer", "dashboard")
+    with pytest.raises(PermissionDenied, match="needs an operator"):
+        scoring_report.score_upload(trained, viewer, "loans.csv", features(5).to_csv(index=False).encode(), writer)
+    defaults = {f.spec.name: f.default for f in scoring_report.record_form(trained).fields}
+    with pytest.raises(PermissionDenied, match="needs an operator"):
+        scoring_report.score_record(trained, viewer, defaults, writer)
+    assert writer.close()
+    assert logged(trained) == []
+    assert telemetry_queries.window_percentiles(open_store(trained), 0, 4e9)["count"] == 0
