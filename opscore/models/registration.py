@@ -22,7 +22,7 @@ import pandas as pd
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.datasets import check_training_frame, fingerprint, infer_task
-from opscore.data.features import FeatureSchema, incompatibilities, infer_schema, validate_frame
+from opscore.data.features import FeatureSchema, as_category, incompatibilities, infer_schema, validate_frame
 from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, PreflightError
 from opscore.models import artifacts, model_files, registry
@@ -146,8 +146,7 @@ def _apply_signature(features: pd.DataFrame, signature: list[tuple[str, str]] | 
     for name, kind in signature:
         column = features[name]
         if SIGNATURE_KINDS[kind] == "categorical":
-            features[name] = column.astype(object).where(column.notna(), np.nan).map(
-                lambda v: v if isinstance(v, float) else str(v))
+            features[name] = column.astype(object).map(as_category)
         elif not pd.api.types.is_numeric_dtype(column):
             converted = pd.to_numeric(column, errors="coerce")
             bad = column[converted.isna() & column.notna()]
@@ -259,8 +258,8 @@ def _refuse_unpromotable(store: Store, schema: FeatureSchema) -> None:
     problems = incompatibilities(registry.get_version(store, production).feature_schema, schema)
     if problems:
         raise PreflightError(
-            f"this model cannot replace production {production!r}: {'; '.join(problems)}; "
-            f"register it with --candidate to keep it without promoting"
+            f"this model cannot stand in for production {production!r} (as production or as the candidate): "
+            f"{'; '.join(problems)}; production's callers do not send what it needs"
         )
 
 
@@ -289,7 +288,7 @@ def register_model(
     store = claim_version_id(settings, version_id, actor, "registering a model")
     loaded = model_files.read_model_file(Path(model_path), trust=trust, trust_pickle=trust_pickle, actor=str(actor))
     sample = check_sample(loaded.model, loaded, frame, target, task)
-    if then == "promote":
+    if then != "none":  # the pre-flight check of either alias move would refuse it after writing
         _refuse_unpromotable(store, sample.schema)
     provenance = loaded.provenance()
     info = VersionInfo(
