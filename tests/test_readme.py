@@ -43,6 +43,7 @@ USED_WITHOUT_IMPORT = {
     "scikit-learn": r"^\s*(import|from) sklearn\b",
     "pyarrow": r'engine="pyarrow"',
     "psycopg": r"postgresql\+psycopg",
+    "pyyaml": r"^\s*(import|from) yaml\b",
     "pytest-timeout": r"^timeout = ",
     "ruff": r"\bruff\b.*check",
 }

@@ -1,4 +1,4 @@
-"""Commands over the registry: ``train``, ``versions``, ``promote``, ``rollback``, ``ledger``."""
+"""Commands over the registry: ``train``, ``register``, ``versions``, ``promote``, ``rollback``, ``ledger``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="register as the candidate instead of promoting to production")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("register", help="register a scikit-learn model trained elsewhere (.skops, .joblib, MLflow dir)")
+    p.add_argument("--version-id", required=True)
+    p.add_argument("--model", required=True,
+                   help="a .skops file, a .joblib/.pkl file (needs --trust-pickle) or an MLflow model directory")
+    p.add_argument("--data", required=True, help="CSV: a labelled sample the model did not train on")
+    p.add_argument("--target", required=True, help="the label column in --data")
+    p.add_argument("--task", choices=["classification", "regression"])
+    p.add_argument("--trust", nargs="+", action="extend", default=[], metavar="TYPE",
+                   help="a type outside scikit-learn, numpy and scipy that the .skops file may build")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="open a joblib/pickle model (it can run code when loaded: only for files you trust)")
+    p.add_argument("--notes", help="free text kept with the version")
+    p.add_argument("--candidate", action="store_true",
+                   help="register as the candidate instead of promoting to production")
+    p.set_defaults(run=cmd_register)
 
     p = sub.add_parser("versions", help="version history with aliases and metrics")
     p.add_argument("--json", action="store_true")
@@ -89,6 +105,28 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"registered {version.version_id} ({version.task}, {version.training_rows} rows, {version.train_seconds:.1f} s)")
+    for name, value in version.metrics.items():
+        print(f"  {name:<10} {value:.4f}")
+    if outcome.promoted:
+        print(f"{version.version_id} is production")
+    elif "candidate" in version.aliases:
+        print(f"{version.version_id} is the candidate; promote it with: opscore promote {version.version_id} --reason ...")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    from opscore.data.datasets import read_csv_path
+    from opscore.models.registration import register_model
+
+    frame = read_csv_path(Path(args.data))
+    outcome = register_model(settings, args.version_id, Path(args.model), frame, args.target, actor=cli_actor(),
+                             task=args.task, trust=args.trust, trust_pickle=args.trust_pickle, created_by="cli",
+                             notes=args.notes or "", then="candidate" if args.candidate else "promote")
+    version = outcome.version
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"registered {version.version_id} ({version.task}, {version.params['estimator']}, "
+          f"evaluated on {version.training_rows} rows)")
     for name, value in version.metrics.items():
         print(f"  {name:<10} {value:.4f}")
     if outcome.promoted:

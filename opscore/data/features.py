@@ -156,6 +156,11 @@ def _categorical_cell(value: Any) -> tuple[Any, str | None]:
     return np.nan, f"expected a category (text), got {type(value).__name__}"
 
 
+def as_category(value: Any) -> Any:
+    """A cell as the text a categorical column holds once validated (1 and 1.0 both become "1"); NaN if missing."""
+    return _categorical_cell(value)[0]
+
+
 def validate_records(schema: FeatureSchema, records: list[Any], first_row: int = 0) -> ValidatedRows:
     """Validate JSON-like records; each problem names its row (0-based from ``first_row``) and column."""
     errors: list[Problem] = []

@@ -1,7 +1,10 @@
 """The model store: immutable version folders written atomically, loaded only when checksums match.
 
-``<model_store>/<version_id>/`` holds ``model.joblib``, ``model.sha256``, ``feature_schema.json``,
-``reference_profile.json``, ``input_example.json`` and ``fingerprint.txt``. Training data lives apart,
+``<model_store>/<version_id>/`` holds the artifact, ``model.sha256``, ``feature_schema.json``,
+``reference_profile.json``, ``input_example.json`` and ``fingerprint.txt``. The artifact's file name
+says how it is read: ``model.joblib`` (trained versions: joblib loads several times faster than
+skops, which matters on a hot swap, see bench/artifacts.py), ``model.skops`` or ``model.pkl``
+(registered models, kept in the format they came in). Training data lives apart,
 in ``<model_store>/.datasets/<fingerprint>.parquet``, shared by versions trained on the same data.
 Everything is written under ``.staging/``, fsynced and renamed into place, so a crash never leaves a
 half version where a reader could find it.
@@ -17,6 +20,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +28,13 @@ import joblib
 import pandas as pd
 
 from opscore.exceptions import BadInputError, ConflictError, IntegrityError, NotFoundError
+from opscore.models import model_files
 
 VERSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 STAGING = ".staging"
 DATASETS = ".datasets"
 ARTIFACT = "model.joblib"
+ARTIFACT_NAMES = tuple(model_files.STORE_NAMES.values())
 
 
 def check_version_id(version_id: str) -> str:
@@ -69,23 +75,36 @@ def _staging_dir(root: Path) -> Path:
     return path
 
 
-def write_version(root: Path, version_id: str, model: Any, documents: dict[str, Any]) -> str:
+def dump_model(model: Any, artifact_name: str = ARTIFACT) -> bytes:
+    """Serialise ``model`` in the format its artifact name says."""
+    if artifact_name == model_files.STORE_NAMES["skops"]:
+        return model_files.dump_skops(model)
+    if artifact_name != ARTIFACT:
+        raise BadInputError(f"opscore writes model.joblib or model.skops, not {artifact_name!r}")
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def write_version(root: Path, version_id: str, model: Any, documents: dict[str, Any], *,
+                  artifact_name: str = ARTIFACT, blob: bytes | None = None) -> str:
     """Write a version folder atomically; returns the artifact's sha256.
 
     ``documents`` maps file names to JSON-serialisable objects written beside the artifact.
+    ``blob`` keeps a registered model's bytes exactly as they came (``model`` is then not re-serialised).
     """
     check_version_id(version_id)
+    if artifact_name not in ARTIFACT_NAMES:
+        raise BadInputError(f"unknown artifact name {artifact_name!r}; expected one of {', '.join(ARTIFACT_NAMES)}")
     final = root / version_id
     if final.exists():
         raise ConflictError(f"model store already has a folder for {version_id!r}; version ids are never reused")
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer, compress=3)
-    blob = buffer.getvalue()
+    blob = dump_model(model, artifact_name) if blob is None else blob
     digest = sha256_bytes(blob)
     staging = _staging_dir(root)
     try:
-        _write_file(staging / ARTIFACT, blob)
-        _write_file(staging / "model.sha256", f"{digest}  {ARTIFACT}\n".encode())
+        _write_file(staging / artifact_name, blob)
+        _write_file(staging / "model.sha256", f"{digest}  {artifact_name}\n".encode())
         for name, document in documents.items():
             _write_file(staging / name, json.dumps(document, indent=1, default=str).encode())
         _fsync_dir(staging)
@@ -130,11 +149,24 @@ def read_document(root: Path, version_id: str, name: str) -> Any:
     return json.loads(path.read_text())
 
 
-def load_model(root: Path, version_id: str, expected_sha256: str) -> Any:
-    """Unpickle a version's artifact only after its bytes match the registry's checksum."""
-    path = root / check_version_id(version_id) / ARTIFACT
-    if not path.exists():
-        raise NotFoundError(f"version {version_id!r} has no artifact in the model store ({path})")
+def artifact_path(root: Path, version_id: str) -> Path:
+    """The one artifact in a version folder (its name says its format)."""
+    folder = root / check_version_id(version_id)
+    found = [folder / name for name in ARTIFACT_NAMES if (folder / name).exists()]
+    if not found:
+        raise NotFoundError(f"version {version_id!r} has no artifact in the model store ({folder / ARTIFACT})")
+    if len(found) > 1:
+        raise IntegrityError(f"version {version_id!r} has more than one artifact ({', '.join(p.name for p in found)}); refusing to guess")
+    return found[0]
+
+
+def load_model(root: Path, version_id: str, expected_sha256: str, trusted_types: Sequence[str] = ()) -> Any:
+    """Load a version's artifact only after its bytes match the registry's checksum.
+
+    A skops artifact is also checked for types: beyond scikit-learn, numpy and scipy only
+    ``trusted_types`` (what the operator trusted at registration, kept in the registry) are built.
+    """
+    path = artifact_path(root, version_id)
     blob = path.read_bytes()
     actual = sha256_bytes(blob)
     if actual != expected_sha256:
@@ -142,7 +174,10 @@ def load_model(root: Path, version_id: str, expected_sha256: str) -> Any:
             f"checksum mismatch for version {version_id!r}: the registry records sha256 {expected_sha256[:12]}…, "
             f"the artifact on disk has {actual[:12]}…; refusing to load it"
         )
-    return joblib.load(io.BytesIO(blob))
+    try:
+        return model_files.load_artifact(blob, path.name, trusted_types)
+    except BadInputError as exc:
+        raise IntegrityError(f"version {version_id!r} cannot be loaded: {exc}") from exc
 
 
 def remove_stale_staging(root: Path, older_than_seconds: float = 0.0) -> int:

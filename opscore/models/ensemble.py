@@ -90,7 +90,10 @@ def build_pipeline(schema: FeatureSchema, seed: int, trees: int = 100, rounds: i
 
 
 def holdout_metrics(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, task: str) -> dict[str, float]:
-    """Accuracy, F1, ROC-AUC and log loss (classification) or MAE, RMSE and R² (regression)."""
+    """Accuracy, F1, ROC-AUC and log loss (classification) or MAE, RMSE and R² (regression).
+
+    A classifier without ``predict_proba`` (a registered model may have none) gets accuracy and F1 only.
+    """
     if task == "regression":
         predicted = pipeline.predict(features)
         return {
@@ -98,15 +101,17 @@ def holdout_metrics(pipeline: Pipeline, features: pd.DataFrame, target: pd.Serie
             "rmse": float(root_mean_squared_error(target, predicted)),
             "r2": float(r2_score(target, predicted)),
         }
-    probabilities = pipeline.predict_proba(features)
     classes = pipeline.classes_
-    predicted = classes[np.argmax(probabilities, axis=1)]
     binary = len(classes) == 2
+    probabilities = pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
+    predicted = pipeline.predict(features) if probabilities is None else classes[np.argmax(probabilities, axis=1)]
     metrics = {
         "accuracy": float(accuracy_score(target, predicted)),
         "f1": float(f1_score(target, predicted, average="binary" if binary else "macro", pos_label=classes[-1] if binary else 1)),
-        "log_loss": float(log_loss(target, probabilities, labels=classes)),
     }
+    if probabilities is None:
+        return metrics
+    metrics["log_loss"] = float(log_loss(target, probabilities, labels=classes))
     try:
         if binary:
             metrics["roc_auc"] = float(roc_auc_score(target == classes[1], probabilities[:, 1]))

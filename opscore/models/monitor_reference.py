@@ -27,7 +27,7 @@ def build_monitor_reference(schema: FeatureSchema, x_train: pd.DataFrame, x_test
                             y_test: pd.Series, model: Any, seed: int = 0) -> dict[str, Any]:
     """Fit both references; ``model`` is the fitted pipeline (its ``predict_proba`` scores the holdout)."""
     calibration = None
-    if schema.task == "classification":
+    if schema.task == "classification" and hasattr(model, "predict_proba"):
         calibration = fit_calibration(model.predict_proba(x_test), y_test.to_numpy(), model.classes_)
     return {"multivariate": fit_multivariate_reference(x_train, schema, x_test, seed=seed), "calibration": calibration}
 

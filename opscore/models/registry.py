@@ -193,7 +193,8 @@ def insert_version(store: Store, info: VersionInfo) -> None:
 
 def load_version_model(settings: Settings, info: VersionInfo) -> Any:
     """The fitted pipeline of ``info``, refused unless its bytes match the registry's checksum."""
-    return artifacts.load_model(settings.model_store_path, info.version_id, info.artifact_sha256)
+    trusted = info.params.get("source", {}).get("trusted_types", [])  # types trusted when it was registered
+    return artifacts.load_model(settings.model_store_path, info.version_id, info.artifact_sha256, trusted)
 
 
 def preflight(settings: Settings, version_id: str, alias: str = "production") -> PreflightReport:

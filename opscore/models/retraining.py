@@ -3,6 +3,7 @@
 The new version is trained on the base version's training data (read back from the model store by
 its fingerprint), optionally extended by an uploaded table and by labelled production traffic. It
 becomes the candidate, never production: an operator compares it with production and promotes it.
+A version registered from outside is refitted as a clone of itself rather than as the ensemble.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from opscore.data.datasets import read_csv_bytes
 from opscore.data.labelled_traffic import labelled_predictions
 from opscore.exceptions import BadInputError
 from opscore.models import artifacts, registry
+from opscore.models.registration import refit_estimator
 from opscore.models.registry import VersionInfo
 from opscore.models.training import train_version
 from opscore.models.version_metrics import metrics_side_by_side
@@ -169,7 +171,7 @@ def retrain(
     outcome = train_version(
         settings, version_id, combined, info.target, task=info.task, actor=actor, created_by="retrain",
         parent_version=base_version, notes=f"retrained from {described}", then="candidate",
-        progress=training_progress,
+        progress=training_progress, estimator=refit_estimator(settings, info),
     )
     production_id = registry.alias_target(store, "production")
     production = registry.get_version(store, production_id) if production_id else None

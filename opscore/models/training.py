@@ -2,15 +2,19 @@
 
 The order makes crashes harmless: nothing is registered until the version folder is complete and
 renamed into place, and a folder no registry row claims (a crash between rename and insert) is
-moved aside by the next run that wants that id.
+moved aside by the next run that wants that id. Registering a model trained elsewhere
+(``registration.py``) goes through the same steps: :func:`claim_version_id`, :func:`write_version_files`,
+``registry.insert_version`` and :func:`give_alias`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +30,7 @@ from opscore.models import artifacts, registry
 from opscore.models.ensemble import build_pipeline, ensemble_params, holdout_metrics
 from opscore.models.monitor_reference import build_monitor_reference
 from opscore.models.registry import VersionInfo
-from opscore.store import open_store
+from opscore.store import Store, open_store
 
 Progress = Callable[[str, float], None]
 STAGES = ("checking data", "fitting ensemble", "evaluating holdout", "writing artifact", "registering", "done")
@@ -39,8 +43,97 @@ class TrainingOutcome:
     promoted: bool
 
 
+@dataclass(frozen=True)
+class Estimator:
+    """A model to fit in place of opscore's ensemble (retraining a registered version refits a clone of it).
+
+    ``params`` is what the version records; ``artifact_name`` how its artifact is stored.
+    """
+
+    model: Any
+    params: dict[str, Any]
+    artifact_name: str = artifacts.ARTIFACT
+
+
 def _quiet(_stage: str, _fraction: float) -> None:
     return None
+
+
+def claim_version_id(settings: Settings, version_id: str, actor: Actor, doing: str) -> Store:
+    """Refuse a malformed or taken id (and an actor who may not), then clear what dead writers left under it."""
+    actor.require_operator(doing)
+    artifacts.check_version_id(version_id)
+    store = open_store(settings)
+    if registry.version_exists(store, version_id):
+        raise ConflictError(f"version {version_id!r} already exists; pick a new id (versions are immutable)")
+    root = settings.model_store_path
+    root.mkdir(parents=True, exist_ok=True)
+    artifacts.remove_stale_staging(root)
+    artifacts.delete_orphan_folder(root, version_id)
+    return store
+
+
+def positive_scores(model: Any, features: pd.DataFrame, task: str) -> np.ndarray | None:
+    """The scores the reference profile keeps: last-class probability, the regression value, or None
+    for a classifier that gives no probabilities."""
+    if task != "classification":
+        return np.asarray(model.predict(features), dtype=float)
+    if not hasattr(model, "predict_proba"):
+        return None
+    return np.asarray(model.predict_proba(features))[:, -1]
+
+
+def input_example(features: pd.DataFrame) -> list[dict[str, Any]]:
+    """A few rows the pre-flight check scores before any alias move."""
+    head = features.head(5)
+    return head.astype(object).where(head.notna(), None).to_dict(orient="records")
+
+
+def write_version_files(settings: Settings, info: VersionInfo, model: Any, *, profile: dict[str, Any],
+                        monitor_reference: dict[str, Any], example: list[dict[str, Any]], frame: pd.DataFrame,
+                        metadata: dict[str, Any] | None = None,
+                        artifact_name: str = artifacts.ARTIFACT, blob: bytes | None = None) -> VersionInfo:
+    """Write the version folder and keep its data; returns ``info`` with the artifact's checksum.
+
+    Insert the registry row only after this: a crash in between leaves a folder no row claims,
+    which :func:`claim_version_id` clears.
+    """
+    root = settings.model_store_path
+    sha = artifacts.write_version(
+        root,
+        info.version_id,
+        model,
+        {
+            "feature_schema.json": info.feature_schema.to_dict(),
+            "reference_profile.json": profile,
+            "monitor_reference.json": monitor_reference,
+            "input_example.json": example,
+            "fingerprint.txt": info.fingerprint,
+            "metadata.json": {"metrics": info.metrics, "task": info.task, "target": info.target, "pid": os.getpid(),
+                              **(metadata or {})},
+        },
+        artifact_name=artifact_name,
+        blob=blob,
+    )
+    artifacts.write_dataset(root, info.fingerprint, frame)
+    return dataclasses.replace(info, artifact_sha256=sha)
+
+
+def give_alias(settings: Settings, store: Store, version_id: str, actor: Actor, then: str, reason: str,
+               first_reason: str = "first version in an empty registry") -> bool:
+    """Production for the first version of an empty registry, else what ``then`` says; True if promoted."""
+    if registry.alias_target(store, "production") is None:
+        try:
+            registry.move_alias(settings, version_id, SYSTEM, first_reason, action="initial", require_empty=True)
+            return True
+        except ConflictError:
+            pass  # another process promoted something first; fall through to ``then``
+    if then == "promote":
+        registry.promote(settings, version_id, actor, reason)
+        return True
+    if then == "candidate":
+        registry.set_candidate(settings, version_id, actor, reason)
+    return False
 
 
 def train_version(
@@ -56,23 +149,17 @@ def train_version(
     notes: str = "",
     then: str = "candidate",
     progress: Progress = _quiet,
+    estimator: Estimator | None = None,
 ) -> TrainingOutcome:
     """Train, store and register ``version_id``, then give it an alias.
 
     ``then`` is ``"promote"`` (production, after the pre-flight check), ``"candidate"`` or ``"none"``.
     The first version of an empty registry takes production whatever ``then`` says.
+    ``estimator`` (unfitted) is fitted instead of the ensemble.
     """
     if then not in {"promote", "candidate", "none"}:
         raise BadInputError(f"then must be promote, candidate or none, not {then!r}")
-    actor.require_operator("training a version")
-    artifacts.check_version_id(version_id)
-    store = open_store(settings)
-    if registry.version_exists(store, version_id):
-        raise ConflictError(f"version {version_id!r} already exists; pick a new id (versions are immutable)")
-    root = settings.model_store_path
-    root.mkdir(parents=True, exist_ok=True)
-    artifacts.remove_stale_staging(root)
-    artifacts.delete_orphan_folder(root, version_id)
+    store = claim_version_id(settings, version_id, actor, "training a version")
 
     progress(STAGES[0], 0.02)
     features, labels, task, data_notes = check_training_frame(frame, target, task)
@@ -88,67 +175,46 @@ def train_version(
     schema = infer_schema(features, target, task, classes)
 
     progress(STAGES[1], 0.1)
-    pipeline = build_pipeline(schema, settings.seed, settings.forest_trees, settings.boosting_rounds)
+    if estimator is None:
+        pipeline = build_pipeline(schema, settings.seed, settings.forest_trees, settings.boosting_rounds)
+        params = ensemble_params(task, settings.seed, settings.forest_trees, settings.boosting_rounds)
+        artifact_name, what = artifacts.ARTIFACT, "the ensemble"
+    else:
+        pipeline, params, artifact_name = estimator.model, estimator.params, estimator.artifact_name
+        what = type(pipeline).__name__
     try:
         pipeline.fit(x_train, y_train)
     except ValueError as exc:
-        raise BadInputError(f"the ensemble could not be fitted on this data: {exc}") from exc
+        raise BadInputError(f"{what} could not be fitted on this data: {exc}") from exc
 
     progress(STAGES[2], 0.7)
     metrics = holdout_metrics(pipeline, x_test, y_test, task)
-    scores = pipeline.predict_proba(x_test)[:, -1] if task == "classification" else pipeline.predict(x_test)
-    profile = reference_profile(x_train, schema, np.asarray(scores))
-    monitor_reference = build_monitor_reference(schema, x_train, x_test, y_test, pipeline, settings.seed)
+    profile = reference_profile(x_train, schema, positive_scores(pipeline, x_test, task))
     train_seconds = time.perf_counter() - started
-    data_fingerprint = fingerprint(frame)
-    example = x_test.head(5).astype(object).where(x_test.head(5).notna(), None).to_dict(orient="records")
-
-    progress(STAGES[3], 0.8)
-    sha = artifacts.write_version(
-        root,
-        version_id,
-        pipeline,
-        {
-            "feature_schema.json": schema.to_dict(),
-            "reference_profile.json": profile,
-            "monitor_reference.json": monitor_reference,
-            "input_example.json": example,
-            "fingerprint.txt": data_fingerprint,
-            "metadata.json": {"metrics": metrics, "task": task, "target": target, "pid": os.getpid()},
-        },
-    )
-    artifacts.write_dataset(root, data_fingerprint, frame)
-
-    progress(STAGES[4], 0.9)
     info = VersionInfo(
         version_id=version_id,
         created_at=time.time(),
         task=task,
         target=target,
-        params=ensemble_params(task, settings.seed, settings.forest_trees, settings.boosting_rounds),
+        params=params,
         metrics=metrics,
-        fingerprint=data_fingerprint,
+        fingerprint=fingerprint(frame),
         feature_schema=schema,
-        artifact_sha256=sha,
+        artifact_sha256="",
         parent_version=parent_version,
         created_by=created_by,
         notes=notes,
         training_rows=int(len(features)),
         train_seconds=train_seconds,
     )
+
+    progress(STAGES[3], 0.8)
+    monitor_reference = build_monitor_reference(schema, x_train, x_test, y_test, pipeline, settings.seed)
+    info = write_version_files(settings, info, pipeline, profile=profile, monitor_reference=monitor_reference,
+                               example=input_example(x_test), frame=frame, artifact_name=artifact_name)
+
+    progress(STAGES[4], 0.9)
     registry.insert_version(store, info)
-    promoted = False
-    if registry.alias_target(store, "production") is None:
-        try:
-            registry.move_alias(settings, version_id, SYSTEM, "first version in an empty registry",
-                                action="initial", require_empty=True)
-            promoted = True
-        except ConflictError:
-            pass  # another process promoted something first; fall through to ``then``
-    if not promoted and then == "promote":
-        registry.promote(settings, version_id, actor, notes or f"trained by {actor}")
-        promoted = True
-    elif not promoted and then == "candidate":
-        registry.set_candidate(settings, version_id, actor, notes or f"trained by {actor}")
+    promoted = give_alias(settings, store, version_id, actor, then, notes or f"trained by {actor}")
     progress(STAGES[5], 1.0)
     return TrainingOutcome(registry.get_version(store, version_id), data_notes, promoted)

@@ -82,6 +82,8 @@ class LoadedVersion:
         """Score validated rows with one model call (the predicted class is the most probable one)."""
         if self.info.task != "classification":
             return Scores(np.asarray(self.model.predict(frame), dtype=float).tolist(), None, None)
+        if not hasattr(self.model, "predict_proba"):  # a registered classifier may give classes only
+            return Scores(np.asarray(self.model.predict(frame)).tolist(), None, self.classes)
         probabilities = np.asarray(self.model.predict_proba(frame), dtype=float)
         classes = np.asarray(self.model.classes_)
         predictions = classes[probabilities.argmax(axis=1)]
