@@ -19,7 +19,7 @@ from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.datasets import read_csv_bytes
 from opscore.exceptions import BadInputError
-from opscore.models import artifacts, registry
+from opscore.models import artifacts, claims, registry
 from opscore.models.registry import VersionInfo
 from opscore.models.training import train_version
 from opscore.models.version_metrics import metrics_side_by_side
@@ -60,11 +60,15 @@ def labelled_traffic_count(store: Store) -> int:
 
 
 def suggest_version_id(store: Store) -> str:
-    """The next free id in the newest version's naming scheme: v3 after v2, else ``<newest>-2``."""
+    """The next free id in the newest version's naming scheme: v3 after v2, else ``<newest>-2``.
+
+    Ids being trained right now count as taken, so a second operator is offered the next one.
+    """
     found = registry.list_versions(store)
+    claimed = claims.claimed_ids(store)
     if not found:
-        return "v1"
-    taken = {v.version_id for v in found}
+        return next(f"v{n}" for n in range(1, len(claimed) + 2) if f"v{n}" not in claimed)
+    taken = {v.version_id for v in found} | claimed
     match = re.fullmatch(r"(.*?)(\d+)", found[0].version_id)
     prefix, number = (match.group(1), int(match.group(2))) if match else (f"{found[0].version_id}-", 1)
     while f"{prefix}{number + 1}" in taken:

@@ -1,8 +1,10 @@
 """Training a version end to end: check the data, fit the ensemble, write the artifact, register.
 
-The order makes crashes harmless: nothing is registered until the version folder is complete and
-renamed into place, and a folder no registry row claims (a crash between rename and insert) is
-moved aside by the next run that wants that id.
+The id is claimed in the store before any work (:mod:`opscore.models.claims`), so a second training of the
+same id is refused by name and never touches the first one's folder. The order makes crashes
+harmless: nothing is registered until the version folder is complete and renamed into place, and a
+folder no registry row claims (a crash between rename and insert) is deleted by the next run that
+claims that id.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from opscore.data.datasets import check_training_frame, fingerprint
 from opscore.data.features import infer_schema
 from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, ConflictError
-from opscore.models import artifacts, registry
+from opscore.models import artifacts, claims, registry
 from opscore.models.ensemble import build_pipeline, ensemble_params, holdout_metrics
 from opscore.models.registry import VersionInfo
 from opscore.store import open_store
@@ -55,24 +57,58 @@ def train_version(
     notes: str = "",
     then: str = "candidate",
     progress: Progress = _quiet,
+    clock: Callable[[], float] = time.time,
 ) -> TrainingOutcome:
     """Train, store and register ``version_id``, then give it an alias.
 
     ``then`` is ``"promote"`` (production, after the pre-flight check), ``"candidate"`` or ``"none"``.
-    The first version of an empty registry takes production whatever ``then`` says.
+    The first version of an empty registry takes production whatever ``then`` says. ``clock`` gives
+    the version's creation time and its alias move's (a demo replaying a past day passes its own).
     """
     if then not in {"promote", "candidate", "none"}:
         raise BadInputError(f"then must be promote, candidate or none, not {then!r}")
     actor.require_operator("training a version")
     artifacts.check_version_id(version_id)
     store = open_store(settings)
-    if registry.version_exists(store, version_id):
-        raise ConflictError(f"version {version_id!r} already exists; pick a new id (versions are immutable)")
     root = settings.model_store_path
     root.mkdir(parents=True, exist_ok=True)
-    artifacts.remove_stale_staging(root)
-    artifacts.delete_orphan_folder(root, version_id)
+    with claims.held(store, version_id) as claim:
+        artifacts.remove_stale_staging(root)
+        # Holding the claim, this is the only training of the id: a folder already there is a leftover.
+        artifacts.delete_orphan_folder(root, version_id)
+        info, data_notes = _fit_store_register(settings, claim, frame, target, task, created_by, parent_version,
+                                               notes, progress, clock)
+    promoted = False
+    if registry.alias_target(store, "production") is None:
+        try:
+            registry.move_alias(settings, version_id, SYSTEM, "first version in an empty registry",
+                                action="initial", require_empty=True, clock=clock)
+            promoted = True
+        except ConflictError:
+            pass  # another process promoted something first; fall through to ``then``
+    if not promoted and then == "promote":
+        registry.promote(settings, version_id, actor, notes or f"trained by {actor}", clock=clock)
+        promoted = True
+    elif not promoted and then == "candidate":
+        registry.set_candidate(settings, version_id, actor, notes or f"trained by {actor}", clock=clock)
+    progress(STAGES[5], 1.0)
+    return TrainingOutcome(registry.get_version(store, version_id), data_notes, promoted)
 
+
+def _fit_store_register(
+    settings: Settings,
+    claim: claims.VersionClaim,
+    frame: pd.DataFrame,
+    target: str,
+    task: str | None,
+    created_by: str,
+    parent_version: str | None,
+    notes: str,
+    progress: Progress,
+    clock: Callable[[], float],
+) -> tuple[VersionInfo, list[str]]:
+    """Fit, write the artifact and register it, under ``claim``; returns the version and data notes."""
+    version_id, root = claim.version_id, settings.model_store_path
     progress(STAGES[0], 0.02)
     features, labels, task, data_notes = check_training_frame(frame, target, task)
     started = time.perf_counter()
@@ -119,7 +155,7 @@ def train_version(
     progress(STAGES[4], 0.9)
     info = VersionInfo(
         version_id=version_id,
-        created_at=time.time(),
+        created_at=clock(),
         task=task,
         target=target,
         params=ensemble_params(task, settings.seed, settings.forest_trees, settings.boosting_rounds),
@@ -133,19 +169,5 @@ def train_version(
         training_rows=int(len(features)),
         train_seconds=train_seconds,
     )
-    registry.insert_version(store, info)
-    promoted = False
-    if registry.alias_target(store, "production") is None:
-        try:
-            registry.move_alias(settings, version_id, SYSTEM, "first version in an empty registry",
-                                action="initial", require_empty=True)
-            promoted = True
-        except ConflictError:
-            pass  # another process promoted something first; fall through to ``then``
-    if not promoted and then == "promote":
-        registry.promote(settings, version_id, actor, notes or f"trained by {actor}")
-        promoted = True
-    elif not promoted and then == "candidate":
-        registry.set_candidate(settings, version_id, actor, notes or f"trained by {actor}")
-    progress(STAGES[5], 1.0)
-    return TrainingOutcome(registry.get_version(store, version_id), data_notes, promoted)
+    registry.insert_version(open_store(settings), info, claim)
+    return info, data_notes

@@ -130,3 +130,62 @@ def test_malformed_version_ids_are_refused(any_workspace):
     for bad in ["..", ".", "a/b", "x" * 65, "", "../etc", ".hidden", "sp ace"]:
         with pytest.raises(Exception, match="malformed|may not start"):
             registry.get_version(store, bad)
+
+
+def _move_during_preflight(monkeypatch, settings, to: str, operator) -> None:
+    """Make the next pre-flight check end with another operator moving production to ``to``."""
+    real = registry.preflight
+    fired = []
+
+    def preflight_then_someone_else_moves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        if not fired:
+            fired.append(to)
+            registry.move_alias(settings, to, Actor("bob", "operator", "cli"), "bob was faster", skip_preflight=True)
+        return report
+
+    monkeypatch.setattr(registry, "preflight", preflight_then_someone_else_moves)
+
+
+def test_a_move_made_while_preflight_ran_is_not_overridden(three_versions, operator, monkeypatch):
+    store = open_store(three_versions)
+    _move_during_preflight(monkeypatch, three_versions, "v2", operator)
+    with pytest.raises(ConflictError, match="production moved from 'v3' to 'v2' while the pre-flight check"):
+        registry.promote(three_versions, "v1", operator, "v1 was better")
+    assert registry.alias_target(store) == "v2"
+    last = registry.ledger_entries(store)[0]
+    assert (last.from_version, last.to_version, last.actor) == ("v3", "v2", "cli:bob")
+
+
+def test_the_same_version_back_in_production_still_counts_as_a_move(three_versions, operator, monkeypatch):
+    # v3 -> v2 -> v3 while the check ran: same version, but history moved under the check (generation).
+    real = registry.preflight
+    fired = []
+
+    def preflight_then_two_moves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            bob = Actor("bob", "operator", "cli")
+            registry.move_alias(three_versions, "v2", bob, "try v2", skip_preflight=True)
+            registry.move_alias(three_versions, "v3", bob, "back to v3", skip_preflight=True)
+        return report
+
+    monkeypatch.setattr(registry, "preflight", preflight_then_two_moves)
+    with pytest.raises(ConflictError, match="while the pre-flight check"):
+        registry.rollback(three_versions, operator, "pin v1", to="v1")
+    assert registry.alias_target(open_store(three_versions)) == "v3"
+
+
+def test_a_caller_can_name_what_it_expects_to_replace(three_versions, operator):
+    store = open_store(three_versions)
+    _, generation = registry.alias_state(store)["production"]
+    with pytest.raises(ConflictError, match="moved to 'v3' meanwhile"):
+        registry.promote(three_versions, "v1", operator, "x", expected_from="v2")
+    with pytest.raises(ConflictError, match="moved to 'v3' meanwhile"):
+        registry.rollback(three_versions, operator, "x", expected_from="v1")
+    with pytest.raises(ConflictError, match="generation"):
+        registry.promote(three_versions, "v1", operator, "x", expected_generation=generation - 1)
+    assert registry.alias_target(store) == "v3"
+    entry = registry.promote(three_versions, "v1", operator, "x", expected_from="v3", expected_generation=generation)
+    assert (entry.from_version, entry.to_version) == ("v3", "v1")
