@@ -28,6 +28,8 @@ from opscore.models.claims import VersionClaim
 from opscore.store import Store, aliases, ledger, open_store, version_claims, versions
 
 CREATED_BY = ("cli", "dashboard", "http", "retrain", "trigger", "demo")
+# The tables only this module (and the claims it settles) writes.
+TABLES = (versions, aliases, ledger, version_claims)
 Clock = Callable[[], float]
 
 

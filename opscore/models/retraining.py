@@ -139,9 +139,12 @@ def retrain(
     actor: Actor,
     version_id: str | None = None,
     progress: Progress = _quiet,
+    clock: Callable[[], float] = time.time,
 ) -> RetrainOutcome:
     """Train a candidate on ``base_version``'s data plus ``extra_frame`` (a frame or uploaded CSV bytes)
-    and, if asked, labelled production traffic. Returns it with production's metrics beside it."""
+    and, if asked, labelled production traffic. Returns it with production's metrics beside it.
+
+    ``clock`` times the new version and its candidate move (see :func:`train_version`)."""
     actor.require_operator("retraining")
     started = time.perf_counter()
     store = open_store(settings)
@@ -173,7 +176,7 @@ def retrain(
     outcome = train_version(
         settings, version_id, combined, info.target, task=info.task, actor=actor, created_by="retrain",
         parent_version=base_version, notes=f"retrained from {described}", then="candidate",
-        progress=training_progress,
+        progress=training_progress, clock=clock,
     )
     production_id = registry.alias_target(store, "production")
     production = registry.get_version(store, production_id) if production_id else None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+import opscore
 from opscore.access.actors import Actor
 from opscore.exceptions import ConflictError, IntegrityError, NotFoundError, PermissionDenied, PreflightError
 from opscore.models import registry
@@ -189,3 +193,70 @@ def test_a_caller_can_name_what_it_expects_to_replace(three_versions, operator):
     assert registry.alias_target(store) == "v3"
     entry = registry.promote(three_versions, "v1", operator, "x", expected_from="v3", expected_generation=generation)
     assert (entry.from_version, entry.to_version) == ("v3", "v1")
+
+
+# -- the registry owns its tables --------------------------------------------------------------------
+OWNED = ("aliases", "ledger")
+WRITES = ("insert", "update", "delete")
+RAW_SQL_WRITE = re.compile(r"\b(insert\s+into|update|delete\s+from)\s+[\"'`]?(aliases|ledger)\b", re.IGNORECASE)
+# The store creates the two empty alias rows with the schema: no alias moves and no ledger row is written.
+ALLOWED = {("opscore/store.py", "_ensure_schema", "insert", "aliases")}
+
+
+def _named_table(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def registry_table_writes(path: Path, relative: str) -> list[str]:
+    """Every insert/update/delete on ``aliases`` or ``ledger`` in one source file, as "file:line what"."""
+    found = []
+    tree = ast.parse(path.read_text(), filename=relative)
+    functions = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+    loops = [f for f in ast.walk(tree) if isinstance(f, ast.For) and isinstance(f.target, ast.Name)
+             and isinstance(f.iter, (ast.Tuple, ast.List))]
+
+    def enclosing(line: int) -> str:
+        inside = [f for f in functions if f.lineno <= line <= (f.end_lineno or f.lineno)]
+        return max(inside, key=lambda f: f.lineno).name if inside else "<module>"
+
+    def tables(name: str | None, line: int) -> list[str | None]:
+        """``name``, or the tables a ``for name in (a, b): ...`` loop around ``line`` gives it."""
+        for loop in loops:
+            if loop.target.id == name and loop.lineno <= line <= (loop.end_lineno or loop.lineno):
+                return [_named_table(element) for element in loop.iter.elts]
+        return [name]
+
+    for node in ast.walk(tree):
+        write = table = None
+        if isinstance(node, ast.Call):
+            called = node.func
+            if isinstance(called, ast.Name) and called.id in WRITES and node.args:
+                write, table = called.id, _named_table(node.args[0])  # insert(ledger), update(aliases)
+            elif isinstance(called, ast.Attribute) and called.attr in WRITES:
+                if node.args:  # sqlalchemy.insert(ledger), postgresql.insert(aliases)
+                    write, table = called.attr, _named_table(node.args[0])
+                else:  # ledger.insert(), aliases.update()
+                    write, table = called.attr, _named_table(called.value)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = RAW_SQL_WRITE.search(node.value)
+            if match:
+                write, table = match.group(1).split()[0].lower(), match.group(2).lower()
+        for written in tables(table, getattr(node, "lineno", 0)):
+            if written in OWNED and (relative, enclosing(node.lineno), write, written) not in ALLOWED:
+                found.append(f"{relative}:{node.lineno} {write} {written}")
+    return found
+
+
+def test_only_the_registry_writes_the_alias_and_ledger_tables():
+    package = Path(opscore.__file__).parent
+    outside = [p for p in sorted(package.rglob("*.py")) if p != package / "models" / "registry.py"]
+    found = [hit for p in outside for hit in registry_table_writes(p, str(p.relative_to(package.parent)))]
+    assert found == [], "aliases and the ledger move only through opscore/models/registry.py"
+    # The scan sees the registry's own writes, so an empty list above is not for want of looking.
+    own = registry_table_writes(package / "models" / "registry.py", "opscore/models/registry.py")
+    assert {hit.split(" ", 1)[1] for hit in own} >= {"insert ledger", "update aliases", "delete ledger"}
