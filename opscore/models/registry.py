@@ -457,16 +457,47 @@ def erase_everything(conn: Connection) -> None:
 
 
 def ledger_entries(
-    store: Store, alias: str | None = None, newest_first: bool = True, limit: int | None = None
+    store: Store,
+    alias: str | None = None,
+    newest_first: bool = True,
+    limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[LedgerEntry]:
+    """Ledger entries in ledger order; ``limit`` and ``before_id`` (entries older than that one) page it."""
     query = select(ledger)
     if alias:
         query = query.where(ledger.c.alias == alias)
+    if before_id is not None:
+        query = query.where(ledger.c.id < before_id)
     query = query.order_by(ledger.c.id.desc() if newest_first else ledger.c.id.asc())
     if limit:
         query = query.limit(limit)
     with store.read() as conn:
         return [LedgerEntry(**r._mapping) for r in conn.execute(query)]
+
+
+def first_movers(store: Store) -> dict[str, str]:
+    """Who first gave each version an alias (one row per version, whatever the ledger's length)."""
+    first = select(func.min(ledger.c.id)).where(ledger.c.to_version.is_not(None)).group_by(ledger.c.to_version)
+    with store.read() as conn:
+        return dict(conn.execute(select(ledger.c.to_version, ledger.c.actor).where(ledger.c.id.in_(first))).all())
+
+
+def production_seconds(store: Store, now: float | None = None) -> dict[str, float]:
+    """How long each version has served production in all, up to ``now`` (one row per version)."""
+    now = time.time() if now is None else now
+    stretches = select(
+        ledger.c.to_version.label("version_id"),
+        ledger.c.at.label("start"),
+        func.lead(ledger.c.at).over(order_by=ledger.c.id).label("end"),
+    ).where(ledger.c.alias == "production").subquery()
+    query = (
+        select(stretches.c.version_id, func.sum(func.coalesce(stretches.c.end, now) - stretches.c.start))
+        .where(stretches.c.version_id.is_not(None))
+        .group_by(stretches.c.version_id)
+    )
+    with store.read() as conn:
+        return {version_id: float(seconds) for version_id, seconds in conn.execute(query)}
 
 
 def served_at(store: Store, at: float, alias: str = "production") -> str | None:
