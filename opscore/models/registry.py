@@ -297,7 +297,7 @@ def move_alias(
         seen = checked_against.get(alias, (None, 0)) if checked_against is not None else (row.version_id, row.generation)
         _refuse_unexpected(alias, seen, expected_from, expected_generation)
         if checked_against is not None:
-            _refuse_moves_since_preflight(checked_against, state, version_id, alias)
+            _refuse_moves_since_preflight(checked_against, state, version_id)
         if row.version_id == version_id:
             raise ConflictError(f"{version_id!r} is already {alias}")
         if conn.execute(select(versions.c.version_id).where(versions.c.version_id == version_id)).first() is None:
@@ -345,18 +345,17 @@ def _refuse_unexpected(
 
 
 def _refuse_moves_since_preflight(
-    checked_against: dict[str, tuple[str | None, int]], state: dict[str, Any], version_id: str, alias: str
+    checked_against: dict[str, tuple[str | None, int]], state: dict[str, Any], version_id: str
 ) -> None:
-    """Raise ConflictError if production (or the alias being moved) changed since the pre-flight check."""
-    for name in dict.fromkeys(("production", alias)):
-        before_version, before_generation = checked_against.get(name, (None, 0))
-        now_row = state[name]
-        if (now_row.version_id, now_row.generation) != (before_version, before_generation):
-            raise ConflictError(
-                f"{name} moved from {before_version!r} to {now_row.version_id!r} while the pre-flight check of "
-                f"{version_id!r} ran (the check compared against {before_version!r}); nothing changed. "
-                "Look at the ledger, then move again if you still mean to."
-            )
+    """Raise ConflictError if production changed since the pre-flight check compared against it."""
+    before_version, before_generation = checked_against.get("production", (None, 0))
+    now_row = state["production"]
+    if (now_row.version_id, now_row.generation) != (before_version, before_generation):
+        raise ConflictError(
+            f"production moved from {before_version!r} to {now_row.version_id!r} while the pre-flight check of "
+            f"{version_id!r} ran (the check compared against {before_version!r}); nothing changed. "
+            "Look at the ledger, then move again if you still mean to."
+        )
 
 
 def _ledger_time(conn: Connection, alias: str, clock: Clock) -> float:
