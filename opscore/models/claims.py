@@ -5,7 +5,8 @@ runs a thread renews the claim's lease; the claim turns into the version row in 
 registers the version (:func:`opscore.models.registry.insert_version`), or is released on failure.
 While a claim holds, a second training of that id is refused by name and the first one's folder is
 never touched. A claim left by a training that died is taken over once its lease lapsed, or at once
-when it ran on this host and its process is gone (see :mod:`opscore.models.leases`).
+when it ran on this host and its process is gone (see :mod:`opscore.models.leases`). Lease times
+come from the database's clock, which every host sharing the store agrees on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError as DuplicateKey
 
 from opscore.exceptions import ConflictError, OpscoreError
@@ -42,6 +43,13 @@ class VersionClaim:
     lease_seconds: float = LEASE_SECONDS
 
 
+def _now(conn: Connection) -> float:
+    """The store's time: on a shared PostgreSQL, the one clock all hosts read; SQLite is local anyway."""
+    if conn.dialect.name == "sqlite":
+        return time.time()
+    return float(conn.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
+
+
 def _busy(version_id: str, row: Any, now: float) -> ConflictError:
     holder = Holder(row.host, row.pid)
     started = max(0.0, now - row.claimed_at)
@@ -54,9 +62,9 @@ def _busy(version_id: str, row: Any, now: float) -> ConflictError:
 def take(store: Store, version_id: str, *, lease_seconds: float = LEASE_SECONDS) -> VersionClaim:
     """Claim ``version_id`` for one training, or raise ConflictError naming it (taken or being trained)."""
     claim = VersionClaim(version_id, uuid.uuid4().hex, Holder.me(), lease_seconds)
-    now = time.time()
     try:
         with store.write() as conn:
+            now = _now(conn)
             # The claim is read before the version: a training that registers deletes its claim and
             # inserts its version in one commit, so whichever of the two reads comes later sees it.
             row = conn.execute(select(version_claims).where(version_claims.c.version_id == version_id)).first()
@@ -85,7 +93,7 @@ def renew(store: Store, claim: VersionClaim) -> bool:
         return conn.execute(
             update(version_claims)
             .where(version_claims.c.version_id == claim.version_id, version_claims.c.token == claim.token)
-            .values(expires_at=time.time() + claim.lease_seconds)
+            .values(expires_at=_now(conn) + claim.lease_seconds)
         ).rowcount == 1
 
 
@@ -103,7 +111,7 @@ def settle(conn: Connection, version_id: str, claim: VersionClaim | None) -> Non
     """
     if claim is None:
         row = conn.execute(select(version_claims).where(version_claims.c.version_id == version_id)).first()
-        now = time.time()
+        now = _now(conn)
         if row is not None and not hold_lapsed(Holder(row.host, row.pid), row.expires_at, now):
             raise _busy(version_id, row, now)
         return
@@ -118,8 +126,8 @@ def settle(conn: Connection, version_id: str, claim: VersionClaim | None) -> Non
 
 def claimed_ids(store: Store) -> set[str]:
     """Ids whose training is under way (claims whose lease holds)."""
-    now = time.time()
     with store.read() as conn:
+        now = _now(conn)
         rows = conn.execute(select(version_claims)).all()
     return {r.version_id for r in rows if not hold_lapsed(Holder(r.host, r.pid), r.expires_at, now)}
 
