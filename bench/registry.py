@@ -19,10 +19,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sqlalchemy import insert, update  # noqa: E402
 
 from bench.common import markdown_table, write_section  # noqa: E402
-from opscore import registry  # noqa: E402
+from opscore.access.actors import Actor  # noqa: E402
 from opscore.config import load_settings  # noqa: E402
 from opscore.demo.credit_data import credit_applications  # noqa: E402
-from opscore.models.registry import Actor  # noqa: E402
+from opscore.models import registry  # noqa: E402
 from opscore.models.training import train_version  # noqa: E402
 from opscore.store import aliases, ledger, open_store  # noqa: E402
 

@@ -93,6 +93,19 @@ ledger = Table(
     Column("task_id", String(64)),
 )
 
+# A version id while it is being trained: claimed in its own transaction before any work, renewed
+# while the training runs, and deleted in the transaction that inserts the version (or on failure).
+version_claims = Table(
+    "version_claims",
+    metadata,
+    Column("version_id", String(64), primary_key=True),
+    Column("token", String(32), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 predictions = Table(
     "predictions",
     metadata,

@@ -17,7 +17,7 @@ st.title("Versions")
 st.caption("Which version serves, how each one behaved while it served, and every alias move with who and why.")
 _shared.show_flash()
 
-board: VersionBoard = _shared.cached(version_history.version_board)
+board: VersionBoard = _shared.cached(version_history.version_board, st.session_state.get("ledger_before"))
 if not board.rows:
     st.info("No versions yet. Build the demo workspace from the Overview page, or train one: "
             "`opscore train --version-id v1`.", icon=":material/info:")
@@ -127,7 +127,20 @@ else:
                 st.success(f"{right} accepts the same inputs as {left}.", icon=":material/check:")
 
 st.subheader("Ledger")
-st.caption("Every alias move, newest first: who moved what, when and why.")
+paged = st.session_state.get("ledger_before") is not None
+st.caption(f"Every alias move, newest first: who moved what, when and why ({'older moves' if paged else 'the latest'}, "
+           f"{version_history.LEDGER_PAGE} at a time).")
 st.dataframe(board.ledger_frame(), hide_index=True)
+
+
+def show_ledger_before(entry_id: int | None) -> None:
+    st.session_state["ledger_before"] = entry_id
+
+
+older, newest, _ = st.columns([1, 1, 3])
+older.button("Older moves", key="ledger_older", icon=":material/history:", disabled=board.older_ledger is None,
+             on_click=show_ledger_before, args=(board.older_ledger,))
+newest.button("Newest moves", key="ledger_newest", icon=":material/vertical_align_top:", disabled=not paged,
+              on_click=show_ledger_before, args=(None,))
 
 _shared.confirm_pending_move()

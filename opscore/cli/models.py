@@ -47,14 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_versions)
 
+    expect = ("the version you mean to replace: refused (exit 2) if production is something else by then, "
+              "so a move someone made meanwhile is never overridden")
     p = sub.add_parser("promote", help="move production to a version (pre-flight checked, ledgered)")
     p.add_argument("version_id")
     p.add_argument("--reason", required=True)
+    p.add_argument("--expect", metavar="VERSION", help=expect)
     p.set_defaults(run=cmd_promote)
 
     p = sub.add_parser("rollback", help="move production back (pre-flight checked, ledgered)")
     p.add_argument("--to", help="version to roll back to (default: the one that served before)")
     p.add_argument("--reason", required=True)
+    p.add_argument("--expect", metavar="VERSION", help=expect)
     p.set_defaults(run=cmd_rollback)
 
     p = sub.add_parser("ledger", help="every alias move: who, when, from, to, why")
@@ -158,7 +162,7 @@ def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     from opscore.models.registry import promote
 
-    entry = promote(settings, args.version_id, cli_actor(), args.reason)
+    entry = promote(settings, args.version_id, cli_actor(), args.reason, expected_from=args.expect)
     print(f"production: {entry.from_version or '(none)'} -> {entry.to_version} (ledger #{entry.id})")
     return 0
 
@@ -166,7 +170,7 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from opscore.models.registry import rollback
 
-    entry = rollback(settings, cli_actor(), args.reason, to=args.to)
+    entry = rollback(settings, cli_actor(), args.reason, to=args.to, expected_from=args.expect)
     print(f"rolled back production: {entry.from_version} -> {entry.to_version} (ledger #{entry.id})")
     return 0
 

@@ -7,8 +7,9 @@ labels are joined by :func:`record_feedback`, v2 is retrained on v1's data plus 
 by :func:`retrain` and promoted through the registry (ledgered, actor ``system:demo``).
 
 Only the clock is compressed: a day of traffic is scored in about a minute, so each request carries
-the moment in the last 24 hours it stands for, and the two versions' registry times are set to
-match (v1 from the start of the day, v2 taking over 10 hours ago). Drift arrives in the afternoon of
+the moment in the last 24 hours it stands for, and the registry is handed the same simulated clock:
+v1 is trained and takes production just before the day starts, v2 is registered as the candidate a
+quarter of an hour before it takes over, 10 hours ago. Nothing is edited after the fact. Drift arrives in the afternoon of
 the v2 era: a gradual shift of the applicant population, then an employment type never seen in
 training.
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 
 from opscore.access.actors import Actor
 from opscore.access.private_files import secrets_dir, write_private
@@ -41,7 +42,7 @@ from opscore.models.training import train_version
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, load_version, single_threaded
 from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
-from opscore.store import Store, aliases, ledger, metadata, open_store, schema_info, versions
+from opscore.store import Store, metadata, open_store, schema_info
 
 Progress = Callable[[str, float], None]
 DEMO_ACTOR = Actor("demo", "system", "system")
@@ -50,6 +51,8 @@ HOUR = 3_600.0
 DAY_PREDICTIONS = 10_000
 # The day's story, in hours before now.
 V2_TAKES_OVER = 10.0
+# v1 is trained this long before the day starts; v2 registered this long before it takes over.
+V1_LEAD, V2_LEAD = 1_800.0, 900.0
 DRIFT_BEGINS, DRIFT_PEAKS, DRIFT_STRENGTH = 5.0, 2.0, 0.8
 NEW_CATEGORY_FROM, NEW_CATEGORY_SHARE = 3.0, 0.06
 BURST_FROM, BURST_MINUTES, BURST_FACTOR = 16.0, 30, 3.0
@@ -116,7 +119,7 @@ def build_demo(settings: Settings, actor: Actor, progress: Progress = _quiet, *,
     progress("training v1 on the demo data", 0.01)
     train_version(settings, "v1", credit_applications(seed=settings.seed), TARGET, actor=DEMO_ACTOR,
                   created_by="demo", notes="demo: trained on the bundled credit applications", then="promote",
-                  progress=_within(progress, "training v1", 0.01, 0.15))
+                  progress=_within(progress, "training v1", 0.01, 0.15), clock=_at(now - 24 * HOUR - V1_LEAD))
     writer = TelemetryWriter(settings, store).start()
     try:
         v1_era = arrivals[arrivals < takeover]
@@ -127,10 +130,11 @@ def build_demo(settings: Settings, actor: Actor, progress: Progress = _quiet, *,
         labelled = _send_labels(store, served, rng, until=takeover)
 
         retrain(settings, "v1", include_labelled_traffic=True, actor=DEMO_ACTOR, version_id="v2",
-                progress=_within(progress, "retraining v2 with labelled traffic", 0.52, 0.62))
+                progress=_within(progress, "retraining v2 with labelled traffic", 0.52, 0.62),
+                clock=_at(takeover - V2_LEAD))
         progress("promoting v2", 0.62)
-        registry.promote(settings, "v2", DEMO_ACTOR, "demo: v2, retrained on labelled traffic, takes over")
-        _backdate(store, now)
+        registry.promote(settings, "v2", DEMO_ACTOR, "demo: v2, retrained on labelled traffic, takes over",
+                         clock=_at(takeover))
 
         v2_era = arrivals[arrivals >= takeover]
         served = _serve(load_version(settings, "v2"), v2_era, now, population, writer, rng,
@@ -220,19 +224,9 @@ def _send_labels(store: Store, served: list[_Served], rng: np.random.Generator, 
     return joined
 
 
-def _backdate(store: Store, now: float) -> None:
-    """Give the registry the day's times: v1 serving from the start, v2 taking over 10 hours ago."""
-    day_start, takeover = now - 24 * HOUR, now - V2_TAKES_OVER * HOUR
-    moments = {"v1": (day_start - 1_800, day_start - 1_200), "v2": (takeover - 900, takeover)}
-    with store.write() as conn:
-        for version_id, (created, _) in moments.items():
-            conn.execute(update(versions).where(versions.c.version_id == version_id).values(created_at=created))
-        rows = conn.execute(select(ledger.c.id, ledger.c.to_version, ledger.c.alias).order_by(ledger.c.id)).all()
-        for row in rows:
-            created, took_over = moments[row.to_version]
-            at = took_over if row.alias == "production" else created + 300
-            conn.execute(update(ledger).where(ledger.c.id == row.id).values(at=at))
-        conn.execute(update(aliases).values(updated_at=takeover))
+def _at(moment: float) -> Callable[[], float]:
+    """A clock stopped at ``moment``: the simulated time of a registry step."""
+    return lambda: moment
 
 
 def _write_marker(settings: Settings, now: float) -> None:
@@ -249,13 +243,10 @@ def _clear_demo_workspace(settings: Settings, store: Store, existing: list[Versi
         raise ConflictError(f"--fresh only rebuilds a workspace the demo built; version(s) {', '.join(foreign)} "
                             "came from elsewhere. Point OPSCORE_WORKSPACE at an empty folder instead.")
     with store.write() as conn:
-        generations = dict(conn.execute(select(aliases.c.name, aliases.c.generation)).all())
+        registry.erase_everything(conn)
         for table in reversed(metadata.sorted_tables):
-            if table is not schema_info:
+            if table not in registry.TABLES and table is not schema_info:
                 conn.execute(delete(table))
-        # Generations keep counting up, so a running server still notices the next move.
-        conn.execute(aliases.insert(), [{"name": name, "version_id": None, "updated_at": time.time(),
-                                         "generation": generation + 1} for name, generation in generations.items()])
     root = settings.model_store_path
     for info in existing:
         shutil.rmtree(root / artifacts.check_version_id(info.version_id), ignore_errors=True)

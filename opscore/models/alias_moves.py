@@ -26,6 +26,9 @@ class PendingMove:
     version_id: str
     from_version: str | None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    # Production's generation when the check ran: confirming refuses if production moved since, even
+    # if it came back to the same version.
+    generation: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,7 +53,8 @@ def prepare_move(settings: Settings, action: str, version_id: str) -> PendingMov
             raise NotFoundError(f"{version_id!r} is not the candidate any more; nothing to discard")
         return PendingMove(action, version_id, version_id)
     report = registry.preflight(settings, version_id)
-    return PendingMove(action, version_id, registry.alias_target(store, "production"), list(report.checks))
+    production, generation = report.production
+    return PendingMove(action, version_id, production, list(report.checks), generation)
 
 
 def carry_out(settings: Settings, move: PendingMove, actor: Actor, reason: str) -> LedgerEntry | None:
@@ -61,5 +65,6 @@ def carry_out(settings: Settings, move: PendingMove, actor: Actor, reason: str) 
     if move.action == "discard":
         return registry.clear_candidate(settings, actor, reason)
     return registry.move_alias(
-        settings, move.version_id, actor, reason, action=move.action, expected_from=move.from_version
+        settings, move.version_id, actor, reason, action=move.action, expected_from=move.from_version,
+        expected_generation=move.generation,
     )

@@ -7,7 +7,9 @@ skops, which matters on a hot swap, see bench/artifacts.py), ``model.skops`` or 
 (registered models, kept in the format they came in). Training data lives apart,
 in ``<model_store>/.datasets/<fingerprint>.parquet``, shared by versions trained on the same data.
 Everything is written under ``.staging/``, fsynced and renamed into place, so a crash never leaves a
-half version where a reader could find it.
+half version where a reader could find it. Each staging folder carries an owner file (host, pid, lease)
+whose modification time is its heartbeat: a folder is cleaned up only once its lease lapsed, or when
+its writer ran on this host and is gone, since the model store may be shared by several hosts.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ import pandas as pd
 
 from opscore.exceptions import BadInputError, ConflictError, IntegrityError, NotFoundError
 from opscore.models import model_files
+from opscore.models.leases import Holder, hold_lapsed
 
 VERSION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 STAGING = ".staging"
 DATASETS = ".datasets"
 ARTIFACT = "model.joblib"
 ARTIFACT_NAMES = tuple(model_files.STORE_NAMES.values())
+OWNER = ".owner.json"
+# A staging folder whose owner file was not touched for this long belongs to a writer that stopped.
+STAGING_LEASE_SECONDS = 15 * 60.0
 
 
 def check_version_id(version_id: str) -> str:
@@ -68,11 +74,19 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 def _staging_dir(root: Path) -> Path:
+    """A fresh staging folder holding its owner file; touch the owner file to renew the lease."""
     staging = root / STAGING
     staging.mkdir(parents=True, exist_ok=True)
-    path = staging / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    holder = Holder.me()
+    path = staging / f"{holder.host}-{holder.pid}-{uuid.uuid4().hex[:12]}"
     path.mkdir()
+    owner = {"host": holder.host, "pid": holder.pid, "lease_seconds": STAGING_LEASE_SECONDS}
+    (path / OWNER).write_text(json.dumps(owner))
     return path
+
+
+def _renew(staging: Path) -> None:
+    os.utime(staging / OWNER)
 
 
 def dump_model(model: Any, artifact_name: str = ARTIFACT) -> bytes:
@@ -104,9 +118,13 @@ def write_version(root: Path, version_id: str, model: Any, documents: dict[str, 
     staging = _staging_dir(root)
     try:
         _write_file(staging / artifact_name, blob)
+        _renew(staging)
         _write_file(staging / "model.sha256", f"{digest}  {artifact_name}\n".encode())
         for name, document in documents.items():
+            _renew(staging)
             _write_file(staging / name, json.dumps(document, indent=1, default=str).encode())
+        # Removing the owner file touches the folder, so it still reads as fresh until the rename.
+        (staging / OWNER).unlink()
         _fsync_dir(staging)
         try:
             os.rename(staging, final)
@@ -180,19 +198,36 @@ def load_model(root: Path, version_id: str, expected_sha256: str, trusted_types:
         raise IntegrityError(f"version {version_id!r} cannot be loaded: {exc}") from exc
 
 
-def remove_stale_staging(root: Path, older_than_seconds: float = 0.0) -> int:
-    """Delete staging folders left by processes that died mid-write; returns how many."""
+def remove_stale_staging(root: Path) -> int:
+    """Delete staging folders whose writer stopped (lease lapsed, or gone from this host); returns how many.
+
+    Folders being deleted already (``orphan-*``) are finished off. A folder without an owner file
+    (written by an older opscore, or about to be renamed into place) counts as fresh for one lease
+    after its last change.
+    """
     staging = root / STAGING
     if not staging.is_dir():
         return 0
     removed = 0
+    now = time.time()
     for entry in staging.iterdir():
-        pid_text = entry.name.split("-", 1)[0]
-        alive = pid_text.isdigit() and (int(pid_text) == os.getpid() or _pid_alive(int(pid_text)))
-        if not alive and time.time() - entry.stat().st_mtime >= older_than_seconds:
+        if entry.name.startswith("orphan-") or _staging_lapsed(entry, now):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
+
+
+def _staging_lapsed(entry: Path, now: float) -> bool:
+    try:
+        owner = json.loads((entry / OWNER).read_text())
+        holder, lease = Holder(str(owner["host"]), int(owner["pid"])), float(owner["lease_seconds"])
+        return hold_lapsed(holder, (entry / OWNER).stat().st_mtime + lease, now)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no owner file, or one being written: judge by the folder's own last change
+    try:
+        return now - entry.stat().st_mtime >= STAGING_LEASE_SECONDS
+    except FileNotFoundError:
+        return False  # renamed into place meanwhile
 
 
 def delete_orphan_folder(root: Path, version_id: str) -> Path | None:
@@ -208,13 +243,3 @@ def delete_orphan_folder(root: Path, version_id: str) -> Path | None:
     os.rename(folder, target)
     shutil.rmtree(target, ignore_errors=True)
     return target
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

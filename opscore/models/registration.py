@@ -286,43 +286,43 @@ def register_model(
     """
     if then not in {"promote", "candidate", "none"}:
         raise BadInputError(f"then must be promote, candidate or none, not {then!r}")
-    store = claim_version_id(settings, version_id, actor, "registering a model")
-    loaded = model_files.read_model_file(Path(model_path), trust=trust, trust_pickle=trust_pickle, actor=str(actor))
-    sample = check_sample(loaded.model, loaded, frame, target, task)
-    if then != "none":  # the pre-flight check of either alias move would refuse it after writing
-        _refuse_unpromotable(store, sample.schema)
-    provenance = loaded.provenance()
-    info = VersionInfo(
-        version_id=version_id,
-        created_at=time.time(),
-        task=sample.task,
-        target=target,
-        params={"origin": REGISTERED, "task": sample.task, "estimator": _class_name(loaded.model),
-                "estimator_params": _json_params(loaded.model), "source": loaded.source},
-        metrics=sample.metrics,
-        fingerprint=fingerprint(frame),
-        feature_schema=sample.schema,
-        artifact_sha256="",
-        parent_version=None,
-        created_by=created_by,
-        notes="; ".join(filter(None, [notes, provenance])),
-        training_rows=int(len(sample.features)),
-        train_seconds=0.0,
-    )
-    # No training data comes with the model: the sample's first half fits the drift reference, the
-    # second half sets its bounds and calibrates the probabilities.
-    half = len(sample.features) // 2
-    monitor_reference = build_monitor_reference(sample.schema, sample.features.iloc[:half], sample.features.iloc[half:],
-                                                sample.labels.iloc[half:], loaded.model, settings.seed)
-    info = write_version_files(
-        settings, info, loaded.model,
-        profile=reference_profile(sample.features, sample.schema, sample.scores),
-        monitor_reference=monitor_reference,
-        example=input_example(sample.features), frame=frame,
-        metadata={"source": loaded.source, "metrics_from": "the labelled sample given at registration"},
-        artifact_name=loaded.store_name, blob=loaded.blob,
-    )
-    registry.insert_version(store, info)
+    with claim_version_id(settings, version_id, actor, "registering a model") as (store, claim):
+        loaded = model_files.read_model_file(Path(model_path), trust=trust, trust_pickle=trust_pickle, actor=str(actor))
+        sample = check_sample(loaded.model, loaded, frame, target, task)
+        if then != "none":  # the pre-flight check of either alias move would refuse it after writing
+            _refuse_unpromotable(store, sample.schema)
+        provenance = loaded.provenance()
+        info = VersionInfo(
+            version_id=version_id,
+            created_at=time.time(),
+            task=sample.task,
+            target=target,
+            params={"origin": REGISTERED, "task": sample.task, "estimator": _class_name(loaded.model),
+                    "estimator_params": _json_params(loaded.model), "source": loaded.source},
+            metrics=sample.metrics,
+            fingerprint=fingerprint(frame),
+            feature_schema=sample.schema,
+            artifact_sha256="",
+            parent_version=None,
+            created_by=created_by,
+            notes="; ".join(filter(None, [notes, provenance])),
+            training_rows=int(len(sample.features)),
+            train_seconds=0.0,
+        )
+        # No training data comes with the model: the sample's first half fits the drift reference, the
+        # second half sets its bounds and calibrates the probabilities.
+        half = len(sample.features) // 2
+        monitor_reference = build_monitor_reference(sample.schema, sample.features.iloc[:half], sample.features.iloc[half:],
+                                                    sample.labels.iloc[half:], loaded.model, settings.seed)
+        info = write_version_files(
+            settings, info, loaded.model,
+            profile=reference_profile(sample.features, sample.schema, sample.scores),
+            monitor_reference=monitor_reference,
+            example=input_example(sample.features), frame=frame,
+            metadata={"source": loaded.source, "metrics_from": "the labelled sample given at registration"},
+            artifact_name=loaded.store_name, blob=loaded.blob,
+        )
+        registry.insert_version(store, info, claim)
     reason = f"{provenance} ({notes})" if notes else provenance
     promoted = give_alias(settings, store, version_id, actor, then, reason,
                           first_reason=f"first version in an empty registry; {provenance}")

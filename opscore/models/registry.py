@@ -1,27 +1,36 @@
 """The model registry: versions, the ``production`` and ``candidate`` aliases, and the ledger.
 
 An alias moves only through :func:`move_alias`, which runs the pre-flight check, then moves the
-alias and writes its ledger row in one write transaction. So the ledger is the complete history
-(``served_at`` answers which version served at any moment), and rollback is just another move.
+alias and writes its ledger row in one write transaction, refusing if production moved while the
+check ran. So the ledger is the complete history (``served_at`` answers which version served at any
+moment), and rollback is just another move. No other module writes the alias or ledger tables.
+
+Every move takes its time from a ``clock`` (``time.time`` unless a caller replays a past day, as
+the demo does); an alias's ledger times never go backwards, so the ledger's order is its time order.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, incompatibilities, validate_records
 from opscore.exceptions import ConflictError, NotFoundError, PreflightError
-from opscore.models import artifacts
-from opscore.store import Store, aliases, ledger, open_store, versions
+from opscore.models import artifacts, claims
+from opscore.models.claims import VersionClaim
+from opscore.store import Store, aliases, ledger, open_store, version_claims, versions
 
 CREATED_BY = ("cli", "dashboard", "http", "retrain", "trigger", "demo")
+# The tables only this module (and the claims it settles) writes.
+TABLES = (versions, aliases, ledger, version_claims)
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -91,10 +100,20 @@ class LedgerEntry:
 
 @dataclass
 class PreflightReport:
-    """The checks that guard an alias move, each with its outcome and a detail a person can read."""
+    """The checks that guard an alias move, each with its outcome and a detail a person can read.
+
+    ``aliases`` is the alias state (version, generation) the checks were made against: the move
+    that follows refuses to go ahead if production is no longer that.
+    """
 
     version_id: str
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    aliases: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+
+    @property
+    def production(self) -> tuple[str | None, int]:
+        """Production's (version, generation) when the check ran."""
+        return self.aliases.get("production", (None, 0))
 
     @property
     def ok(self) -> bool:
@@ -165,12 +184,17 @@ def alias_state(store: Store) -> dict[str, tuple[str | None, int]]:
         return {r.name: (r.version_id, r.generation) for r in conn.execute(select(aliases))}
 
 
-def insert_version(store: Store, info: VersionInfo) -> None:
-    """Record a version whose artifact is already in the model store."""
+def insert_version(store: Store, info: VersionInfo, claim: VersionClaim | None = None) -> None:
+    """Record a version whose artifact is already in the model store.
+
+    ``claim`` is the training's claim on the id (see :mod:`opscore.models.claims`): it is consumed in this
+    same transaction, and the insert is refused if the claim was lost.
+    """
     with store.write() as conn:
         exists = conn.execute(select(versions.c.version_id).where(versions.c.version_id == info.version_id)).first()
         if exists:
             raise ConflictError(f"version {info.version_id!r} already exists; version ids are never reused")
+        claims.settle(conn, info.version_id, claim)
         conn.execute(
             insert(versions).values(
                 version_id=info.version_id,
@@ -200,7 +224,7 @@ def load_version_model(settings: Settings, info: VersionInfo) -> Any:
 def preflight(settings: Settings, version_id: str, alias: str = "production") -> PreflightReport:
     """Check a version can take ``alias``: checksum, load, predict its example, schema compatibility."""
     store = open_store(settings)
-    report = PreflightReport(version_id)
+    report = PreflightReport(version_id, aliases=alias_state(store))
     info = get_version(store, version_id)
     try:
         model = load_version_model(settings, info)
@@ -219,7 +243,7 @@ def preflight(settings: Settings, version_id: str, alias: str = "production") ->
         report.checks.append(("predicts example", True, f"{len(predicted)} row(s) scored"))
     except Exception as exc:  # noqa: BLE001
         report.checks.append(("predicts example", False, f"the stored input example fails: {exc}"))
-    current = alias_target(store, "production")
+    current = report.production[0]
     if current and current != version_id:
         problems = incompatibilities(get_version(store, current).feature_schema, info.feature_schema)
         detail = "; ".join(problems) if problems else f"accepts every input {current} accepts"
@@ -236,13 +260,21 @@ def move_alias(
     alias: str = "production",
     action: str = "promote",
     expected_from: str | None = None,
+    expected_generation: int | None = None,
     alert_id: str | None = None,
     experiment_id: str | None = None,
     task_id: str | None = None,
     skip_preflight: bool = False,
     require_empty: bool = False,
+    clock: Clock = time.time,
 ) -> LedgerEntry:
-    """The one way an alias moves: pre-flight, then alias + ledger row in one transaction."""
+    """The one way an alias moves: pre-flight, then alias + ledger row in one transaction.
+
+    The transaction refuses (ConflictError, nothing changed) when the alias no longer holds
+    ``expected_from`` / ``expected_generation`` (what the caller means to replace), and when
+    production moved while the pre-flight check ran: the check compared against a production that
+    is gone, and the other operator's move must not be silently overridden.
+    """
     actor.require_operator(f"moving {alias}")
     if alias not in {"production", "candidate"}:
         raise NotFoundError(f"no alias {alias!r}; aliases are production and candidate")
@@ -250,24 +282,28 @@ def move_alias(
     if not reason:
         raise PreflightError("a reason is required for every alias move")
     store = open_store(settings)
+    checked_against: dict[str, tuple[str | None, int]] | None = None
     if not skip_preflight:
         report = preflight(settings, version_id, alias)
         if not report.ok:
             raise PreflightError(f"pre-flight check failed for {version_id!r}: " + "; ".join(report.failures()))
-    now = time.time()
+        checked_against = report.aliases
     with store.write() as conn:
         store.lock_alias_rows(conn)
-        row = conn.execute(select(aliases).where(aliases.c.name == alias)).one()
+        state = {r.name: r for r in conn.execute(select(aliases))}
+        row = state[alias]
         if require_empty and row.version_id is not None:
             raise ConflictError(f"{alias} is already held by {row.version_id!r}")
-        if expected_from is not None and row.version_id != expected_from:
-            raise ConflictError(
-                f"{alias} moved to {row.version_id!r} meanwhile (expected {expected_from!r}); nothing changed"
-            )
+        # An expectation already stale when the check ran is reported as such, before any later move.
+        seen = checked_against.get(alias, (None, 0)) if checked_against is not None else (row.version_id, row.generation)
+        _refuse_unexpected(alias, seen, expected_from, expected_generation)
+        if checked_against is not None:
+            _refuse_moves_since_preflight(checked_against, state, version_id)
         if row.version_id == version_id:
             raise ConflictError(f"{version_id!r} is already {alias}")
         if conn.execute(select(versions.c.version_id).where(versions.c.version_id == version_id)).first() is None:
             raise NotFoundError(f"no version {version_id!r} in the registry")
+        now = _ledger_time(conn, alias, clock)
         conn.execute(
             update(aliases)
             .where(aliases.c.name == alias)
@@ -297,21 +333,74 @@ def move_alias(
     return LedgerEntry(entry_id, now, alias, action, row.version_id, version_id, str(actor), reason, alert_id, experiment_id, task_id)
 
 
+def _refuse_unexpected(
+    alias: str, seen: tuple[str | None, int], expected_from: str | None, expected_generation: int | None
+) -> None:
+    """Raise ConflictError if ``alias`` (version, generation) is not what the caller means to replace."""
+    version, generation = seen
+    if expected_from is not None and version != expected_from:
+        raise ConflictError(f"{alias} moved to {version!r} meanwhile (expected {expected_from!r}); nothing changed")
+    if expected_generation is not None and generation != expected_generation:
+        raise ConflictError(f"{alias} moved meanwhile (it holds {version!r} at generation {generation}; "
+                            f"expected generation {expected_generation}); nothing changed")
+
+
+def _refuse_moves_since_preflight(
+    checked_against: dict[str, tuple[str | None, int]], state: dict[str, Any], version_id: str
+) -> None:
+    """Raise ConflictError if production changed since the pre-flight check compared against it."""
+    before_version, before_generation = checked_against.get("production", (None, 0))
+    now_row = state["production"]
+    if (now_row.version_id, now_row.generation) != (before_version, before_generation):
+        raise ConflictError(
+            f"production moved from {before_version!r} to {now_row.version_id!r} while the pre-flight check of "
+            f"{version_id!r} ran (the check compared against {before_version!r}); nothing changed. "
+            "Look at the ledger, then move again if you still mean to."
+        )
+
+
+def _ledger_time(conn: Connection, alias: str, clock: Clock) -> float:
+    """The move's time: the clock's, but never before the alias's last ledgered move (hosts' clocks differ)."""
+    last = conn.execute(select(func.max(ledger.c.at)).where(ledger.c.alias == alias)).scalar()
+    now = clock()
+    return now if last is None else max(now, last)
+
+
 def promote(settings: Settings, version_id: str, actor: Actor, reason: str, **links: Any) -> LedgerEntry:
-    """Make ``version_id`` production (after the pre-flight check); ledgered."""
+    """Make ``version_id`` production (after the pre-flight check); ledgered.
+
+    ``links`` pass on to :func:`move_alias`: ``expected_from``, ``expected_generation``, ``clock``,
+    ``alert_id``, ``experiment_id``, ``task_id``, ``skip_preflight``.
+    """
     return move_alias(settings, version_id, actor, reason, action="promote", **links)
 
 
-def rollback(settings: Settings, actor: Actor, reason: str, to: str | None = None, **links: Any) -> LedgerEntry:
-    """Move production back: to ``to``, or to the version that served before the current one."""
+def rollback(
+    settings: Settings,
+    actor: Actor,
+    reason: str,
+    to: str | None = None,
+    *,
+    expected_from: str | None = None,
+    expected_generation: int | None = None,
+    **links: Any,
+) -> LedgerEntry:
+    """Move production back: to ``to``, or to the version that served before the current one.
+
+    ``expected_from`` / ``expected_generation``: what the caller means to replace; refused if
+    production is something else by the time the move is made.
+    """
     store = open_store(settings)
-    current = alias_target(store, "production")
+    current, generation = alias_state(store).get("production", (None, 0))
     if current is None:
         raise NotFoundError("nothing is in production yet, so there is nothing to roll back")
+    _refuse_unexpected("production", (current, generation), expected_from, expected_generation)
     target = to or previous_production(store)
     if target is None:
         raise NotFoundError(f"{current!r} is the only version that has served production; name one with --to")
-    return move_alias(settings, target, actor, reason, action="rollback", expected_from=current, **links)
+    # The target was chosen from this production; the move refuses if it is not that any more.
+    return move_alias(settings, target, actor, reason, action="rollback", expected_from=current,
+                      expected_generation=generation, **links)
 
 
 def previous_production(store: Store) -> str | None:
@@ -336,16 +425,16 @@ def set_candidate(settings: Settings, version_id: str, actor: Actor, reason: str
     return move_alias(settings, version_id, actor, reason, alias="candidate", action="candidate", **links)
 
 
-def clear_candidate(settings: Settings, actor: Actor, reason: str) -> LedgerEntry | None:
+def clear_candidate(settings: Settings, actor: Actor, reason: str, clock: Clock = time.time) -> LedgerEntry | None:
     """Discard the candidate (the version stays in the registry; only the alias is cleared)."""
     actor.require_operator("discarding the candidate")
     store = open_store(settings)
-    now = time.time()
     with store.write() as conn:
         store.lock_alias_rows(conn)
         row = conn.execute(select(aliases).where(aliases.c.name == "candidate")).one()
         if row.version_id is None:
             return None
+        now = _ledger_time(conn, "candidate", clock)
         conn.execute(
             update(aliases).where(aliases.c.name == "candidate").values(version_id=None, updated_at=now, generation=row.generation + 1)
         )
@@ -356,17 +445,59 @@ def clear_candidate(settings: Settings, actor: Actor, reason: str) -> LedgerEntr
     return LedgerEntry(entry_id, now, "candidate", "discard", row.version_id, None, str(actor), reason or "discarded")
 
 
+def erase_everything(conn: Connection) -> None:
+    """Empty the registry inside the caller's transaction: versions, claims, the ledger; aliases unset.
+
+    Only for rebuilding a throw-away workspace (``opscore demo --fresh``). Alias generations keep
+    counting up, so a running server still notices the next move.
+    """
+    for table in (ledger, version_claims, versions):
+        conn.execute(delete(table))
+    conn.execute(update(aliases).values(version_id=None, updated_at=time.time(), generation=aliases.c.generation + 1))
+
+
 def ledger_entries(
-    store: Store, alias: str | None = None, newest_first: bool = True, limit: int | None = None
+    store: Store,
+    alias: str | None = None,
+    newest_first: bool = True,
+    limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[LedgerEntry]:
+    """Ledger entries in ledger order; ``limit`` and ``before_id`` (entries older than that one) page it."""
     query = select(ledger)
     if alias:
         query = query.where(ledger.c.alias == alias)
+    if before_id is not None:
+        query = query.where(ledger.c.id < before_id)
     query = query.order_by(ledger.c.id.desc() if newest_first else ledger.c.id.asc())
     if limit:
         query = query.limit(limit)
     with store.read() as conn:
         return [LedgerEntry(**r._mapping) for r in conn.execute(query)]
+
+
+def first_movers(store: Store) -> dict[str, str]:
+    """Who first gave each version an alias (one row per version, whatever the ledger's length)."""
+    first = select(func.min(ledger.c.id)).where(ledger.c.to_version.is_not(None)).group_by(ledger.c.to_version)
+    with store.read() as conn:
+        return dict(conn.execute(select(ledger.c.to_version, ledger.c.actor).where(ledger.c.id.in_(first))).all())
+
+
+def production_seconds(store: Store, now: float | None = None) -> dict[str, float]:
+    """How long each version has served production in all, up to ``now`` (one row per version)."""
+    now = time.time() if now is None else now
+    stretches = select(
+        ledger.c.to_version.label("version_id"),
+        ledger.c.at.label("start"),
+        func.lead(ledger.c.at).over(order_by=ledger.c.id).label("end"),
+    ).where(ledger.c.alias == "production").subquery()
+    query = (
+        select(stretches.c.version_id, func.sum(func.coalesce(stretches.c.end, now) - stretches.c.start))
+        .where(stretches.c.version_id.is_not(None))
+        .group_by(stretches.c.version_id)
+    )
+    with store.read() as conn:
+        return {version_id: float(seconds) for version_id, seconds in conn.execute(query)}
 
 
 def served_at(store: Store, at: float, alias: str = "production") -> str | None:

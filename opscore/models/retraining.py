@@ -21,7 +21,7 @@ from opscore.config import Settings
 from opscore.data.datasets import read_csv_bytes
 from opscore.data.labelled_traffic import labelled_predictions
 from opscore.exceptions import BadInputError
-from opscore.models import artifacts, registry
+from opscore.models import artifacts, claims, registry
 from opscore.models.registration import refit_estimator
 from opscore.models.registry import VersionInfo
 from opscore.models.training import train_version
@@ -62,11 +62,15 @@ def labelled_traffic_count(store: Store) -> int:
 
 
 def suggest_version_id(store: Store) -> str:
-    """The next free id in the newest version's naming scheme: v3 after v2, else ``<newest>-2``."""
+    """The next free id in the newest version's naming scheme: v3 after v2, else ``<newest>-2``.
+
+    Ids being trained right now count as taken, so a second operator is offered the next one.
+    """
     found = registry.list_versions(store)
+    claimed = claims.claimed_ids(store)
     if not found:
-        return "v1"
-    taken = {v.version_id for v in found}
+        return next(f"v{n}" for n in range(1, len(claimed) + 2) if f"v{n}" not in claimed)
+    taken = {v.version_id for v in found} | claimed
     match = re.fullmatch(r"(.*?)(\d+)", found[0].version_id)
     prefix, number = (match.group(1), int(match.group(2))) if match else (f"{found[0].version_id}-", 1)
     while f"{prefix}{number + 1}" in taken:
@@ -137,9 +141,12 @@ def retrain(
     actor: Actor,
     version_id: str | None = None,
     progress: Progress = _quiet,
+    clock: Callable[[], float] = time.time,
 ) -> RetrainOutcome:
     """Train a candidate on ``base_version``'s data plus ``extra_frame`` (a frame or uploaded CSV bytes)
-    and, if asked, labelled production traffic. Returns it with production's metrics beside it."""
+    and, if asked, labelled production traffic. Returns it with production's metrics beside it.
+
+    ``clock`` times the new version and its candidate move (see :func:`train_version`)."""
     actor.require_operator("retraining")
     started = time.perf_counter()
     store = open_store(settings)
@@ -171,7 +178,7 @@ def retrain(
     outcome = train_version(
         settings, version_id, combined, info.target, task=info.task, actor=actor, created_by="retrain",
         parent_version=base_version, notes=f"retrained from {described}", then="candidate",
-        progress=training_progress, estimator=refit_estimator(settings, info),
+        progress=training_progress, estimator=refit_estimator(settings, info), clock=clock,
     )
     production_id = registry.alias_target(store, "production")
     production = registry.get_version(store, production_id) if production_id else None

@@ -1,10 +1,11 @@
 """Training a version end to end: check the data, fit the ensemble, write the artifact, register.
 
-The order makes crashes harmless: nothing is registered until the version folder is complete and
-renamed into place, and a folder no registry row claims (a crash between rename and insert) is
-moved aside by the next run that wants that id. Registering a model trained elsewhere
-(``registration.py``) goes through the same steps: :func:`claim_version_id`, :func:`write_version_files`,
-``registry.insert_version`` and :func:`give_alias`.
+The id is claimed in the store before any work (:mod:`opscore.models.claims`), so a second training of the
+same id is refused by name and never touches the first one's folder. The order makes crashes
+harmless: nothing is registered until the version folder is complete and renamed into place, and a
+folder no registry row claims (a crash between rename and insert) is deleted by the next run that
+claims that id. Registering a model trained elsewhere (``registration.py``) goes through the same
+steps: :func:`claim_version_id`, :func:`write_version_files`, ``registry.insert_version`` and :func:`give_alias`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from opscore.data.datasets import check_training_frame, fingerprint
 from opscore.data.features import infer_schema
 from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, ConflictError
-from opscore.models import artifacts, registry
+from opscore.models import artifacts, claims, registry
 from opscore.models.ensemble import build_pipeline, ensemble_params, holdout_metrics
 from opscore.models.monitor_reference import build_monitor_reference
 from opscore.models.registry import VersionInfo
@@ -59,18 +61,21 @@ def _quiet(_stage: str, _fraction: float) -> None:
     return None
 
 
-def claim_version_id(settings: Settings, version_id: str, actor: Actor, doing: str) -> Store:
-    """Refuse a malformed or taken id (and an actor who may not), then clear what dead writers left under it."""
+@contextmanager
+def claim_version_id(settings: Settings, version_id: str, actor: Actor,
+                     doing: str) -> Iterator[tuple[Store, claims.VersionClaim]]:
+    """Refuse a malformed, taken or busy id (and an actor who may not), claim it for the block, and
+    clear what dead writers left under it; ``registry.insert_version`` turns the claim into the version."""
     actor.require_operator(doing)
     artifacts.check_version_id(version_id)
     store = open_store(settings)
-    if registry.version_exists(store, version_id):
-        raise ConflictError(f"version {version_id!r} already exists; pick a new id (versions are immutable)")
     root = settings.model_store_path
     root.mkdir(parents=True, exist_ok=True)
-    artifacts.remove_stale_staging(root)
-    artifacts.delete_orphan_folder(root, version_id)
-    return store
+    with claims.held(store, version_id) as claim:
+        artifacts.remove_stale_staging(root)
+        # Holding the claim, this is the only writer of the id: a folder already there is a leftover.
+        artifacts.delete_orphan_folder(root, version_id)
+        yield store, claim
 
 
 def positive_scores(model: Any, features: pd.DataFrame, task: str) -> np.ndarray | None:
@@ -120,19 +125,21 @@ def write_version_files(settings: Settings, info: VersionInfo, model: Any, *, pr
 
 
 def give_alias(settings: Settings, store: Store, version_id: str, actor: Actor, then: str, reason: str,
-               first_reason: str = "first version in an empty registry") -> bool:
+               first_reason: str = "first version in an empty registry",
+               clock: Callable[[], float] = time.time) -> bool:
     """Production for the first version of an empty registry, else what ``then`` says; True if promoted."""
     if registry.alias_target(store, "production") is None:
         try:
-            registry.move_alias(settings, version_id, SYSTEM, first_reason, action="initial", require_empty=True)
+            registry.move_alias(settings, version_id, SYSTEM, first_reason, action="initial", require_empty=True,
+                                clock=clock)
             return True
         except ConflictError:
             pass  # another process promoted something first; fall through to ``then``
     if then == "promote":
-        registry.promote(settings, version_id, actor, reason)
+        registry.promote(settings, version_id, actor, reason, clock=clock)
         return True
     if then == "candidate":
-        registry.set_candidate(settings, version_id, actor, reason)
+        registry.set_candidate(settings, version_id, actor, reason, clock=clock)
     return False
 
 
@@ -150,16 +157,41 @@ def train_version(
     then: str = "candidate",
     progress: Progress = _quiet,
     estimator: Estimator | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> TrainingOutcome:
     """Train, store and register ``version_id``, then give it an alias.
 
     ``then`` is ``"promote"`` (production, after the pre-flight check), ``"candidate"`` or ``"none"``.
     The first version of an empty registry takes production whatever ``then`` says.
-    ``estimator`` (unfitted) is fitted instead of the ensemble.
+    ``estimator`` (unfitted) is fitted instead of the ensemble. ``clock`` gives the version's creation
+    time and its alias move's (a demo replaying a past day passes its own).
     """
     if then not in {"promote", "candidate", "none"}:
         raise BadInputError(f"then must be promote, candidate or none, not {then!r}")
-    store = claim_version_id(settings, version_id, actor, "training a version")
+    with claim_version_id(settings, version_id, actor, "training a version") as (store, claim):
+        info, data_notes = _fit_and_store(settings, version_id, frame, target, task, created_by, parent_version,
+                                          notes, progress, estimator, clock)
+        progress(STAGES[4], 0.9)
+        registry.insert_version(store, info, claim)
+    promoted = give_alias(settings, store, version_id, actor, then, notes or f"trained by {actor}", clock=clock)
+    progress(STAGES[5], 1.0)
+    return TrainingOutcome(registry.get_version(store, version_id), data_notes, promoted)
+
+
+def _fit_and_store(
+    settings: Settings,
+    version_id: str,
+    frame: pd.DataFrame,
+    target: str,
+    task: str | None,
+    created_by: str,
+    parent_version: str | None,
+    notes: str,
+    progress: Progress,
+    estimator: Estimator | None,
+    clock: Callable[[], float],
+) -> tuple[VersionInfo, list[str]]:
+    """Fit, evaluate and write the version folder (under the caller's claim); the version and data notes."""
 
     progress(STAGES[0], 0.02)
     features, labels, task, data_notes = check_training_frame(frame, target, task)
@@ -193,7 +225,7 @@ def train_version(
     train_seconds = time.perf_counter() - started
     info = VersionInfo(
         version_id=version_id,
-        created_at=time.time(),
+        created_at=clock(),
         task=task,
         target=target,
         params=params,
@@ -213,8 +245,4 @@ def train_version(
     info = write_version_files(settings, info, pipeline, profile=profile, monitor_reference=monitor_reference,
                                example=input_example(x_test), frame=frame, artifact_name=artifact_name)
 
-    progress(STAGES[4], 0.9)
-    registry.insert_version(store, info)
-    promoted = give_alias(settings, store, version_id, actor, then, notes or f"trained by {actor}")
-    progress(STAGES[5], 1.0)
-    return TrainingOutcome(registry.get_version(store, version_id), data_notes, promoted)
+    return info, data_notes

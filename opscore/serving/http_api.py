@@ -70,13 +70,19 @@ _FEEDBACK_BODY = {"requestBody": {"required": True, "content": {"application/jso
 }}}}
 
 
+_EXPECTED_VERSION = ("the version you mean to replace; the move is refused (409) if production is something "
+                     "else by then, so a move made meanwhile by someone else is never overridden")
+
+
 class PromoteBody(BaseModel):
     reason: str = Field(min_length=1, description="why production moves; kept in the ledger")
+    expected_version: str | None = Field(None, description=_EXPECTED_VERSION)
 
 
 class RollbackBody(BaseModel):
     reason: str = Field(min_length=1, description="why production moves back; kept in the ledger")
     to: str | None = Field(None, description="version to return to (default: the one that served before)")
+    expected_version: str | None = Field(None, description=_EXPECTED_VERSION)
 
 
 class _Metrics:
@@ -263,15 +269,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/versions/{version_id}/promote", summary="Move production to a version (pre-flight checked, ledgered)")
     async def promote(version_id: str, body: PromoteBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
-        entry = await run_in_threadpool(registry.promote, settings, version_id, actor, body.reason)
-        await run_in_threadpool(serving.production.refresh)
-        return entry.to_dict()
+        entry = await run_in_threadpool(registry.promote, settings, version_id, actor, body.reason,
+                                        expected_from=body.expected_version)
+        return await _moved(serving, entry)
 
     @app.post("/rollback", summary="Move production back (default: to the version that served before)")
     async def rollback(body: RollbackBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
-        entry = await run_in_threadpool(registry.rollback, settings, actor, body.reason, to=body.to)
-        await run_in_threadpool(serving.production.refresh)
-        return entry.to_dict()
+        entry = await run_in_threadpool(registry.rollback, settings, actor, body.reason, to=body.to,
+                                        expected_from=body.expected_version)
+        return await _moved(serving, entry)
 
     return app
 
@@ -279,6 +285,22 @@ def create_app(settings: Settings) -> FastAPI:
 def _bearer_token(request: Request) -> str | None:
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     return presented.strip() if scheme.lower() == "bearer" else None
+
+
+async def _moved(serving: _Serving, entry: registry.LedgerEntry) -> dict[str, Any]:
+    """Answer a committed move with its ledger entry, then serve it here at once if this replica can.
+
+    The move is done whatever happens next: if this replica cannot load the version right now, the
+    answer says so in ``note`` and its alias poller keeps trying, as every other replica's does.
+    """
+    body = entry.to_dict()
+    try:
+        await run_in_threadpool(serving.production.refresh)
+    except Exception as exc:  # noqa: BLE001 - the move committed; a local load failure must not read as a failed move
+        log.warning("ledger #%s committed, but this replica could not load %s yet: %s", entry.id, entry.to_version, exc)
+        body["note"] = (f"production is {entry.to_version} (ledger #{entry.id}); this replica could not load it yet "
+                        f"({exc}) and keeps serving its current version until its alias poller catches up")
+    return body
 
 
 # -- the prediction path -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ check runs, nothing changes) and carried out only when an operator confirms with
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,6 +20,9 @@ from opscore.models.version_metrics import headline_metrics, metric_label, metri
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views.formatting import duration, when
+
+# Ledger entries the Versions page shows at a time; older ones are a click away.
+LEDGER_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,9 @@ class VersionBoard:
     production: str | None
     candidate: str | None
     rollback_target: str | None
-    ledger: list[LedgerEntry]
+    ledger: list[LedgerEntry]  # one page, newest first
     production_since: float | None = None
+    older_ledger: int | None = None  # pass back as ``ledger_before`` for the next, older page; None: no more
 
     def row(self, version_id: str | None) -> VersionRow | None:
         return next((r for r in self.rows if r.info.version_id == version_id), None)
@@ -88,21 +91,21 @@ def ledger_frame(entries: list[LedgerEntry]) -> pd.DataFrame:
     )
 
 
-def version_board(settings: Settings) -> VersionBoard:
-    """Version history with live p95/error rate per version, aliases, rollback target and the ledger."""
+def version_board(settings: Settings, ledger_before: int | None = None, ledger_limit: int | None = None) -> VersionBoard:
+    """Version history with live p95/error rate per version, aliases, rollback target and a ledger page.
+
+    The ledger is read a page at a time (``ledger_limit`` entries older than ``ledger_before``); the
+    figures drawn from all of it (who first moved a version, time in production) come from queries
+    that return one row per version, so the page costs the same however long the ledger grows.
+    """
     store = open_store(settings)
     found = registry.list_versions(store)
     summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
-    entries = registry.ledger_entries(store)
-    first_actor: dict[str, str] = {}
-    for entry in reversed(entries):
-        if entry.to_version and entry.to_version not in first_actor:
-            first_actor[entry.to_version] = entry.actor
-    served: dict[str, float] = {}
-    now = time.time()
-    periods = registry.production_periods(store)
-    for version_id, start, end in periods:
-        served[version_id] = served.get(version_id, 0.0) + ((end or now) - start)
+    limit = ledger_limit or LEDGER_PAGE
+    page = registry.ledger_entries(store, limit=limit + 1, before_id=ledger_before)
+    first_actor = registry.first_movers(store)
+    served = registry.production_seconds(store)
+    latest = registry.ledger_entries(store, alias="production", limit=1)
     rows = []
     for info in found:
         live = summary.loc[info.version_id] if info.version_id in summary.index else None
@@ -124,8 +127,9 @@ def version_board(settings: Settings) -> VersionBoard:
         production=production,
         candidate=registry.alias_target(store, "candidate"),
         rollback_target=registry.previous_production(store) if production else None,
-        ledger=entries,
-        production_since=periods[-1][1] if periods and periods[-1][2] is None else None,
+        ledger=page[:limit],
+        production_since=latest[0].at if latest and latest[0].to_version else None,
+        older_ledger=page[limit - 1].id if len(page) > limit else None,
     )
 
 

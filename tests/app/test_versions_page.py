@@ -101,3 +101,17 @@ def test_history_comparison_and_ledger(demo_workspace):
     assert "v3 accepts the same inputs as v2." in [s.value for s in at.success]
     at.selectbox(key="compare_right").set_value("v2").run()
     assert any("pick two different versions" in e.value for e in at.error)
+
+
+def test_the_ledger_shows_the_newest_moves_with_older_ones_a_click_away(demo_workspace, monkeypatch):
+    from opscore.views import versions as version_history
+
+    monkeypatch.setattr(version_history, "LEDGER_PAGE", 2)
+    at = run_page(VERSIONS)
+    assert at.dataframe[-1].value["action"].tolist() == ["candidate", "promote"]
+    at.button(key="ledger_older").click().run()
+    assert not at.exception
+    assert at.dataframe[-1].value["action"].tolist() == ["initial"]
+    assert at.button(key="ledger_older").disabled
+    at.button(key="ledger_newest").click().run()
+    assert at.dataframe[-1].value["action"].tolist() == ["candidate", "promote"]

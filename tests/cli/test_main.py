@@ -124,3 +124,18 @@ def test_promote_and_rollback_without_history_exit_2(workspace, capsys):
     assert "nothing is in production" in capsys.readouterr().err
     assert main(["promote", "ghost", "--reason", "x"]) == 2
     assert "no version 'ghost'" in capsys.readouterr().err
+
+
+def test_promote_and_rollback_refuse_when_production_is_not_what_they_expect(trained, capsys):
+    from opscore.models.registry import alias_target, ledger_entries
+    from opscore.store import open_store
+
+    assert main(["promote", "v2", "--reason", "better", "--expect", "v2"]) == 2
+    assert "production moved to 'v1' meanwhile (expected 'v2'); nothing changed" in capsys.readouterr().err
+    assert main(["promote", "v2", "--reason", "better", "--expect", "v1"]) == 0
+    assert main(["rollback", "--reason", "bad", "--expect", "v1"]) == 2
+    assert "production moved to 'v2' meanwhile" in capsys.readouterr().err
+    assert main(["rollback", "--reason", "bad", "--expect", "v2"]) == 0
+    store = open_store(trained)
+    assert alias_target(store) == "v1"
+    assert [e.action for e in ledger_entries(store, alias="production")] == ["rollback", "promote", "initial"]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import traceback
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 
 from opscore.access.actors import Actor
 from opscore.cli import main as cli
 from opscore.demo.simulate import NEW_CATEGORY
-from opscore.demo.workspace import DRIFT_PEAKS, NEW_CATEGORY_FROM, V2_TAKES_OVER, build_demo
+from opscore.demo.workspace import DRIFT_PEAKS, NEW_CATEGORY_FROM, V1_LEAD, V2_LEAD, V2_TAKES_OVER, build_demo
 from opscore.exceptions import ConflictError, PermissionDenied
 from opscore.models import registry
 from opscore.serving.predictor import load_version
@@ -46,6 +49,16 @@ def test_demo_builds_two_versions_a_day_of_traffic_and_a_ledgered_takeover(demo)
     assert (promotion.to_version, promotion.actor) == ("v2", "system:demo")
     assert promotion.at == pytest.approx(NOW - V2_TAKES_OVER * HOUR)
     assert registry.served_at(store, NOW - 20 * HOUR) == "v1"
+    # The day's story, as the registry recorded it at the simulated times: v1 from before the day
+    # began, v2 registered as the candidate a quarter of an hour before it took over.
+    takeover = NOW - V2_TAKES_OVER * HOUR
+    assert registry.production_periods(store) == [("v1", NOW - 24 * HOUR - V1_LEAD, takeover), ("v2", takeover, None)]
+    assert [c.at for c in registry.production_changes(store)] == [NOW - 24 * HOUR - V1_LEAD, takeover]
+    assert registry.get_version(store, "v1").created_at == NOW - 24 * HOUR - V1_LEAD
+    assert v2.created_at == takeover - V2_LEAD
+    candidate = registry.ledger_entries(store, alias="candidate")[0]
+    assert (candidate.to_version, candidate.at) == ("v2", takeover - V2_LEAD)
+    assert registry.served_at(store, takeover - 1) == "v1" and registry.served_at(store, takeover) == "v2"
 
     logged = rows(settings)
     assert len(logged) == outcome.predictions > 400
@@ -124,3 +137,31 @@ def test_a_viewer_cannot_build_the_demo_into_an_empty_workspace(workspace):
         build_demo(workspace, VIEWER, now=NOW, scale=0.03)
     assert registry.list_versions(open_store(workspace)) == [] and rows(workspace) == []
     assert not (workspace.model_store_path / "v1").exists()
+
+
+REGISTRY_WRITE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+\"?(aliases|ledger)\b", re.IGNORECASE)
+
+
+def test_the_demo_writes_aliases_and_ledger_only_through_the_registry(workspace):
+    """Watch every statement a demo build and a fresh rebuild send: registry tables only via registry.py."""
+    writers: list[tuple[str, str]] = []
+
+    def watch(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        match = REGISTRY_WRITE.match(statement)
+        if match:
+            frames = [(Path(f.filename).as_posix(), f.name) for f in traceback.extract_stack()]
+            if any(path.endswith("opscore/models/registry.py") for path, _ in frames):
+                writers.append(("registry", match.group(2)))
+            elif any(path.endswith("opscore/store.py") and name == "_ensure_schema" for path, name in frames):
+                writers.append(("schema", match.group(2)))
+            else:
+                writers.append((" < ".join(name for _, name in frames[-8:]), statement))
+
+    event.listen(Engine, "before_cursor_execute", watch)
+    try:
+        assert build_demo(workspace, OPERATOR, now=NOW, scale=0.02).built
+        assert build_demo(workspace, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.02).built
+    finally:
+        event.remove(Engine, "before_cursor_execute", watch)
+    assert ("registry", "ledger") in writers and ("registry", "aliases") in writers
+    assert [w for w in writers if w[0] not in {"registry", "schema"}] == []

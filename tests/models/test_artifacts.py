@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -30,14 +33,28 @@ def test_ids_are_never_reused_and_checksums_are_enforced(tmp_path):
         artifacts.load_model(tmp_path, "v2", digest)
 
 
-def test_staging_left_by_a_dead_process_is_removed_but_live_work_is_kept(tmp_path):
-    staging = tmp_path / artifacts.STAGING
-    dead = staging / "999999999-deadbeef"
-    mine = staging / f"{os.getpid()}-inprogress"
-    dead.mkdir(parents=True)
-    mine.mkdir()
+def _staging_left_by_a_process_that_died(root, host: str = ""):
+    """A staging folder made by another process (on ``host``, if given) that then died mid-write."""
+    code = ("import os, sys; from pathlib import Path; from opscore.models import artifacts, leases\n"
+            "if sys.argv[2]: leases.this_host = lambda: sys.argv[2]\n"
+            "print(artifacts._staging_dir(Path(sys.argv[1])).name); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code, str(root), host], capture_output=True, text=True, check=True)
+    return root / artifacts.STAGING / done.stdout.strip()
+
+
+def test_staging_is_removed_only_when_its_writer_is_known_to_be_gone(tmp_path):
+    here = _staging_left_by_a_process_that_died(tmp_path)
+    # Another host sharing the model store: its pid means nothing here, only its lease does.
+    elsewhere = _staging_left_by_a_process_that_died(tmp_path, host="replica-b.internal")
+    mine = artifacts._staging_dir(tmp_path)
     assert artifacts.remove_stale_staging(tmp_path) == 1
-    assert not dead.exists() and mine.exists()
+    assert not here.exists() and elsewhere.exists() and mine.exists()
+
+    # The other host stopped renewing its lease long ago: now it is known to be gone.
+    lapsed = time.time() - artifacts.STAGING_LEASE_SECONDS - 1
+    os.utime(elsewhere / artifacts.OWNER, (lapsed, lapsed))
+    assert artifacts.remove_stale_staging(tmp_path) == 1
+    assert not elsewhere.exists() and mine.exists()
 
 
 def test_orphan_folder_is_moved_out_of_the_way(tmp_path):

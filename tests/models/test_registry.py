@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+import opscore
 from opscore.access.actors import Actor
 from opscore.exceptions import ConflictError, IntegrityError, NotFoundError, PermissionDenied, PreflightError
 from opscore.models import registry
@@ -130,3 +134,129 @@ def test_malformed_version_ids_are_refused(any_workspace):
     for bad in ["..", ".", "a/b", "x" * 65, "", "../etc", ".hidden", "sp ace"]:
         with pytest.raises(Exception, match="malformed|may not start"):
             registry.get_version(store, bad)
+
+
+def _move_during_preflight(monkeypatch, settings, to: str, operator) -> None:
+    """Make the next pre-flight check end with another operator moving production to ``to``."""
+    real = registry.preflight
+    fired = []
+
+    def preflight_then_someone_else_moves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        if not fired:
+            fired.append(to)
+            registry.move_alias(settings, to, Actor("bob", "operator", "cli"), "bob was faster", skip_preflight=True)
+        return report
+
+    monkeypatch.setattr(registry, "preflight", preflight_then_someone_else_moves)
+
+
+def test_a_move_made_while_preflight_ran_is_not_overridden(three_versions, operator, monkeypatch):
+    store = open_store(three_versions)
+    _move_during_preflight(monkeypatch, three_versions, "v2", operator)
+    with pytest.raises(ConflictError, match="production moved from 'v3' to 'v2' while the pre-flight check"):
+        registry.promote(three_versions, "v1", operator, "v1 was better")
+    assert registry.alias_target(store) == "v2"
+    last = registry.ledger_entries(store)[0]
+    assert (last.from_version, last.to_version, last.actor) == ("v3", "v2", "cli:bob")
+
+
+def test_the_same_version_back_in_production_still_counts_as_a_move(three_versions, operator, monkeypatch):
+    # v3 -> v2 -> v3 while the check ran: same version, but history moved under the check (generation).
+    real = registry.preflight
+    fired = []
+
+    def preflight_then_two_moves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            bob = Actor("bob", "operator", "cli")
+            registry.move_alias(three_versions, "v2", bob, "try v2", skip_preflight=True)
+            registry.move_alias(three_versions, "v3", bob, "back to v3", skip_preflight=True)
+        return report
+
+    monkeypatch.setattr(registry, "preflight", preflight_then_two_moves)
+    with pytest.raises(ConflictError, match="while the pre-flight check"):
+        registry.rollback(three_versions, operator, "pin v1", to="v1")
+    assert registry.alias_target(open_store(three_versions)) == "v3"
+
+
+def test_a_caller_can_name_what_it_expects_to_replace(three_versions, operator):
+    store = open_store(three_versions)
+    _, generation = registry.alias_state(store)["production"]
+    with pytest.raises(ConflictError, match="moved to 'v3' meanwhile"):
+        registry.promote(three_versions, "v1", operator, "x", expected_from="v2")
+    with pytest.raises(ConflictError, match="moved to 'v3' meanwhile"):
+        registry.rollback(three_versions, operator, "x", expected_from="v1")
+    with pytest.raises(ConflictError, match="generation"):
+        registry.promote(three_versions, "v1", operator, "x", expected_generation=generation - 1)
+    assert registry.alias_target(store) == "v3"
+    entry = registry.promote(three_versions, "v1", operator, "x", expected_from="v3", expected_generation=generation)
+    assert (entry.from_version, entry.to_version) == ("v3", "v1")
+
+
+# -- the registry owns its tables --------------------------------------------------------------------
+OWNED = ("aliases", "ledger")
+WRITES = ("insert", "update", "delete")
+RAW_SQL_WRITE = re.compile(r"\b(insert\s+into|update|delete\s+from)\s+[\"'`]?(aliases|ledger)\b", re.IGNORECASE)
+# The store creates the two empty alias rows with the schema: no alias moves and no ledger row is written.
+ALLOWED = {("opscore/store.py", "_ensure_schema", "insert", "aliases")}
+
+
+def _named_table(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def registry_table_writes(path: Path, relative: str) -> list[str]:
+    """Every insert/update/delete on ``aliases`` or ``ledger`` in one source file, as "file:line what"."""
+    found = []
+    tree = ast.parse(path.read_text(), filename=relative)
+    functions = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+    loops = [f for f in ast.walk(tree) if isinstance(f, ast.For) and isinstance(f.target, ast.Name)
+             and isinstance(f.iter, (ast.Tuple, ast.List))]
+
+    def enclosing(line: int) -> str:
+        inside = [f for f in functions if f.lineno <= line <= (f.end_lineno or f.lineno)]
+        return max(inside, key=lambda f: f.lineno).name if inside else "<module>"
+
+    def tables(name: str | None, line: int) -> list[str | None]:
+        """``name``, or the tables a ``for name in (a, b): ...`` loop around ``line`` gives it."""
+        for loop in loops:
+            if loop.target.id == name and loop.lineno <= line <= (loop.end_lineno or loop.lineno):
+                return [_named_table(element) for element in loop.iter.elts]
+        return [name]
+
+    for node in ast.walk(tree):
+        write = table = None
+        if isinstance(node, ast.Call):
+            called = node.func
+            if isinstance(called, ast.Name) and called.id in WRITES and node.args:
+                write, table = called.id, _named_table(node.args[0])  # insert(ledger), update(aliases)
+            elif isinstance(called, ast.Attribute) and called.attr in WRITES:
+                if node.args:  # sqlalchemy.insert(ledger), postgresql.insert(aliases)
+                    write, table = called.attr, _named_table(node.args[0])
+                else:  # ledger.insert(), aliases.update()
+                    write, table = called.attr, _named_table(called.value)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = RAW_SQL_WRITE.search(node.value)
+            if match:
+                write, table = match.group(1).split()[0].lower(), match.group(2).lower()
+        for written in tables(table, getattr(node, "lineno", 0)):
+            if written in OWNED and (relative, enclosing(node.lineno), write, written) not in ALLOWED:
+                found.append(f"{relative}:{node.lineno} {write} {written}")
+    return found
+
+
+def test_only_the_registry_writes_the_alias_and_ledger_tables():
+    package = Path(opscore.__file__).parent
+    outside = [p for p in sorted(package.rglob("*.py")) if p != package / "models" / "registry.py"]
+    found = [hit for p in outside for hit in registry_table_writes(p, str(p.relative_to(package.parent)))]
+    assert found == [], "aliases and the ledger move only through opscore/models/registry.py"
+    # The scan sees the registry's own writes, so an empty list above is not for want of looking.
+    own = registry_table_writes(package / "models" / "registry.py", "opscore/models/registry.py")
+    assert {hit.split(" ", 1)[1] for hit in own} >= {"insert ledger", "update aliases", "delete ledger"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from opscore.access.actors import Actor
 from opscore.config import replace
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import credit_applications
+from opscore.exceptions import StoreUnavailable
 from opscore.models.registry import ledger_entries
 from opscore.serving import predictor
 from opscore.serving.http_api import create_app
@@ -212,6 +214,46 @@ def test_promote_and_rollback_over_http_are_ledgered_and_served_at_once(client, 
     assert (latest.action, latest.actor, latest.reason) == ("rollback", "http:env", "p95 regressed")
     versions = client.get("/versions").json()
     assert {v["version_id"]: v["aliases"] for v in versions} == {"v1": ["production"], "v2": []}
+
+
+def test_a_move_naming_what_it_replaces_is_refused_once_production_is_something_else(client, trained):
+    stale = client.post("/versions/v2/promote", json={"reason": "better", "expected_version": "v2"}, headers=AUTH)
+    assert stale.status_code == 409 and "moved to 'v1'" in stale.json()["detail"]
+    promoted = client.post("/versions/v2/promote", json={"reason": "better", "expected_version": "v1"}, headers=AUTH)
+    assert promoted.status_code == 200 and promoted.json()["from_version"] == "v1"
+    stale = client.post("/rollback", json={"reason": "bad", "expected_version": "v1"}, headers=AUTH)
+    assert stale.status_code == 409 and "moved to 'v2'" in stale.json()["detail"]
+    back = client.post("/rollback", json={"reason": "bad", "expected_version": "v2"}, headers=AUTH)
+    assert back.status_code == 200 and back.json()["to_version"] == "v1"
+    assert [e.action for e in ledger_entries(open_store(trained), alias="production")] == ["rollback", "promote",
+                                                                                          "initial"]
+
+
+def test_a_committed_move_answers_what_happened_even_if_this_replica_cannot_load_it_yet(client, trained, monkeypatch):
+    serving = client.app.state.serving
+
+    def store_blip() -> bool:
+        raise StoreUnavailable("the store at sqlite:///x is unavailable: disk I/O error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(serving.production, "refresh", store_blip)
+        promoted = client.post("/versions/v2/promote", json={"reason": "better"}, headers=AUTH)
+    assert promoted.status_code == 200, promoted.text
+    body = promoted.json()
+    assert (body["from_version"], body["to_version"], body["action"]) == ("v1", "v2", "promote")
+    assert "this replica" in body["note"] and "disk I/O error" in body["note"]
+    latest = ledger_entries(open_store(trained), alias="production")[0]
+    assert (latest.id, latest.to_version) == (body["id"], "v2")
+    # Its poller catches up on its own once the store answers again.
+    deadline = time.monotonic() + 30
+    while serving.loaded_version().version_id != "v2" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.post("/predict", json={"features": demo_rows(1)[0]}).json()["version"] == "v2"
+
+    with monkeypatch.context() as patched:
+        patched.setattr(serving.production, "refresh", store_blip)
+        back = client.post("/rollback", json={"reason": "bad"}, headers=AUTH)
+    assert back.status_code == 200 and back.json()["to_version"] == "v1" and "this replica" in back.json()["note"]
 
 
 def test_registry_errors_map_to_their_status(client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from opscore.access.actors import Actor
@@ -102,3 +104,27 @@ def test_schema_differences_between_versions(trained, operator):
     train_version(trained, "v3", wider, "default", actor=operator, then="none")
     comparison = version_history.compare_versions(trained, "v1", "v3")
     assert comparison.schema_differences == ["new required column 'region'"]
+
+
+def test_the_ledger_is_read_a_page_at_a_time_and_the_figures_stay_whole(trained):
+    # 61 production moves and 1 candidate move: more than one page.
+    for i in range(30):
+        registry.promote(trained, "v2", ALICE, f"try v2 ({i})", skip_preflight=True)
+        registry.rollback(trained, ALICE, f"back to v1 ({i})", skip_preflight=True)
+    store = open_store(trained)
+    everything = registry.ledger_entries(store)
+    board = version_history.version_board(trained)
+    assert len(board.ledger) == version_history.LEDGER_PAGE < len(everything)
+    assert board.ledger == everything[:version_history.LEDGER_PAGE]
+    older = version_history.version_board(trained, board.older_ledger)
+    assert older.ledger == everything[version_history.LEDGER_PAGE:] and older.older_ledger is None
+    assert board.ledger_frame()["#"].tolist() == [e.id for e in board.ledger]
+
+    # What the whole ledger says, the board still says: who first moved each version, time in production.
+    now = time.time()
+    periods = registry.production_periods(store)
+    for row in board.rows:
+        served = sum((end or now) - start for version, start, end in periods if version == row.info.version_id)
+        assert row.production_seconds == pytest.approx(served, abs=5)
+    assert board.row("v1").by == "system:opscore" and board.row("v2").by == "cli:tester"
+    assert board.production == "v1" and board.production_since == periods[-1][1]
