@@ -48,6 +48,9 @@ class Settings:
     retention_days: float = 30.0
     # How often a serving process's telemetry writer removes raw rows past retention_days.
     retention_check_seconds: float = 3600.0
+    # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
+    # they are removed too (0 keeps them), so every read over "all time" stays bounded.
+    rollup_retention_days: float = 400.0
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0
