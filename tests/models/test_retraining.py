@@ -8,6 +8,7 @@ from opscore.access.actors import Actor
 from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import BadInputError, PermissionDenied, TooLargeError
 from opscore.models import registry, retraining
+from opscore.serving import telemetry_queries
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import score_frame
 from opscore.serving.telemetry_queries import recent_predictions
@@ -76,6 +77,33 @@ def test_labelled_traffic_is_added_when_asked(trained):
     outcome = retraining.retrain(trained, "v1", include_labelled_traffic=True, actor=ALICE)
     assert outcome.sources["labelled production traffic"] == 150
     assert outcome.candidate.training_rows == 1_650
+
+
+def test_only_the_newest_labelled_rows_are_read(trained, monkeypatch):
+    """Retraining keeps the newest MAX_TRAFFIC_ROWS labelled rows: the database picks them, so the
+    rows read stay bounded however much labelled traffic has piled up."""
+    store = open_store(trained)
+    writer = TelemetryWriter(trained).start()
+    score_frame(trained, credit_applications(n_rows=200, seed=12).drop(columns="default"), source="api",
+                telemetry=writer)
+    writer.close()
+    logged = recent_predictions(store, limit=200)  # newest first
+    record_feedback(store, [{"request_id": r, "label": i % 2} for i, r in enumerate(logged["request_id"])])
+    monkeypatch.setattr(retraining, "MAX_TRAFFIC_ROWS", 40)
+    read: list[int] = []
+    real = telemetry_queries.labelled_predictions
+
+    def counting(*args, **kwargs):
+        table = real(*args, **kwargs)
+        read.append(len(table))
+        return table
+
+    monkeypatch.setattr(telemetry_queries, "labelled_predictions", counting)
+    outcome = retraining.retrain(trained, "v1", include_labelled_traffic=True, actor=ALICE)
+    assert read == [40], f"read {read} labelled rows to keep 40"
+    assert outcome.sources["labelled production traffic"] == 40
+    newest = set(logged["request_id"].head(40))
+    assert set(real(store, newest=40)["request_id"]) == newest
 
 
 def test_only_operators_retrain(trained):
