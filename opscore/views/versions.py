@@ -19,8 +19,10 @@ from opscore.models import registry
 from opscore.models.registry import LedgerEntry, VersionInfo
 from opscore.models.version_metrics import headline_metrics, metric_label, metrics_side_by_side
 from opscore.serving import telemetry_queries
+from opscore.serving.telemetry_queries import VERSION_P95_DAYS
 from opscore.store import open_store
 from opscore.views.formatting import duration, when
+from opscore.views.sources import DEFAULT_SOURCE, traffic_source
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class VersionBoard:
     rollback_target: str | None
     ledger: list[LedgerEntry]
     production_since: float | None = None
+    # What the live figures cover, said beside them.
+    live_scope: str = ""
 
     def row(self, version_id: str | None) -> VersionRow | None:
         return next((r for r in self.rows if r.info.version_id == version_id), None)
@@ -88,11 +92,12 @@ def ledger_frame(entries: list[LedgerEntry]) -> pd.DataFrame:
     )
 
 
-def version_board(settings: Settings) -> VersionBoard:
-    """Version history with live p95/error rate per version, aliases, rollback target and the ledger."""
+def version_board(settings: Settings, source: str = DEFAULT_SOURCE) -> VersionBoard:
+    """Version history with live p95/error rate per version (of ``source``), aliases, rollback target and
+    the ledger."""
     store = open_store(settings)
     found = registry.list_versions(store)
-    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store, source=source).set_index("version_id")
     entries = registry.ledger_entries(store)
     first_actor: dict[str, str] = {}
     for entry in reversed(entries):
@@ -126,6 +131,8 @@ def version_board(settings: Settings) -> VersionBoard:
         rollback_target=registry.previous_production(store) if production else None,
         ledger=entries,
         production_since=periods[-1][1] if periods and periods[-1][2] is None else None,
+        live_scope=(f"{traffic_source(source).label} traffic ({traffic_source(source).counts}); p95 over each "
+                    f"version's last {VERSION_P95_DAYS:g} days with traffic, estimated from rollups"),
     )
 
 
@@ -140,14 +147,15 @@ class Comparison:
     live: pd.DataFrame  # measure, <left>, <right>
 
 
-def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
-    """Holdout metrics, schema differences (left -> right) and live figures of two versions."""
+def compare_versions(settings: Settings, left: str, right: str, source: str = DEFAULT_SOURCE) -> Comparison:
+    """Holdout metrics, schema differences (left -> right) and live figures (of ``source``) of two versions."""
     if left == right:
         raise BadInputError(f"pick two different versions to compare (both are {left!r})")
     store = open_store(settings)
     a, b = registry.get_version(store, left), registry.get_version(store, right)
     metrics = metrics_side_by_side(a, b)
-    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store, source=source).set_index("version_id")
+    traffic = traffic_source(source)
 
     def live(version_id: str, column: str) -> float | None:
         if version_id not in summary.index or not summary.loc[version_id, "count"]:
@@ -156,7 +164,7 @@ def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
 
     measures = {"requests": ("count", "{:,.0f}"), "p95 latency": ("p95_ms", "{:,.1f} ms"),
                 "error rate": ("error_rate", "{:.2%}")}
-    live_frame = pd.DataFrame({"live (all logged traffic)": list(measures)} | {
+    live_frame = pd.DataFrame({f"live ({traffic.label} traffic)": list(measures)} | {
         version: ["—" if (v := live(version, column)) is None else shape.format(v) for column, shape in measures.values()]
         for version in (left, right)
     })
