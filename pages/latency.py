@@ -22,14 +22,20 @@ st.caption(f"{traffic.label} traffic, {traffic.counts}; {report.window.label} ({
 
 estimated, exact = report.estimated, report.exact
 unit = "Requests" if traffic.unit == "request" else "Rows scored"
-tiles = st.columns(7)
-tiles[0].metric(unit, f"{estimated['count']:,}", border=True,
-                help=f"{estimated['rows']:,} rows in them" if traffic.unit == "request" else traffic.counts)
-tiles[1].metric("p50", f"{estimated['p50_ms']:,.1f} ms" if estimated["count"] else "—", border=True,
+# Traffic and what went wrong with it first (failed beside refused), then the latency figures.
+tiles = st.columns(4)
+tiles[0].metric(unit, f"{estimated['count']:,}", border=True, help=traffic.counts)
+tiles[1].metric("Rows", f"{estimated['rows']:,}", border=True, help="Rows the requests carried")
+tiles[2].metric("Error rate", f"{estimated['errors'] / estimated['count'] * 100:.2f} %"
+                if estimated["count"] else "—", border=True, help=f"{estimated['errors']:,} failed: the model call failed")
+tiles[3].metric("Refused", f"{report.refused_total:,}", border=True,
+                help="Requests answered 4xx before any prediction: malformed body, invalid rows, too large")
+tiles = st.columns(4)
+tiles[0].metric("p50", f"{estimated['p50_ms']:,.1f} ms" if estimated["count"] else "—", border=True,
                 help="Estimated from per-minute latency histograms")
-tiles[2].metric("p95 (estimated)", f"{estimated['p95_ms']:,.1f} ms" if estimated["count"] else "—", border=True,
+tiles[1].metric("p95 (estimated)", f"{estimated['p95_ms']:,.1f} ms" if estimated["count"] else "—", border=True,
                 help="From per-minute histograms (4 % wide buckets): cheap at any traffic")
-with tiles[3]:
+with tiles[2]:
     if exact is not None:
         st.metric("p95 (exact)", f"{exact['p95_ms']:,.1f} ms" if exact["count"] else "—", border=True,
                   help=f"From the raw rows of all {exact['count']:,} requests in the window, one latency each")
@@ -40,11 +46,7 @@ with tiles[3]:
             st.rerun()
     else:
         st.metric("p95 (exact)", "—", border=True)
-tiles[4].metric("p99", f"{estimated['p99_ms']:,.1f} ms" if estimated["count"] else "—", border=True)
-tiles[5].metric("Error rate", f"{estimated['errors'] / estimated['count'] * 100:.2f} %"
-                if estimated["count"] else "—", border=True, help=f"{estimated['errors']:,} failed: the model call failed")
-tiles[6].metric("Refused", f"{report.refused_total:,}", border=True,
-                help="Requests answered 4xx before any prediction: malformed body, invalid rows, too large")
+tiles[3].metric("p99", f"{estimated['p99_ms']:,.1f} ms" if estimated["count"] else "—", border=True)
 
 empty = (f"No {traffic.label} traffic logged in the {report.window.label.lower()}" if report.window.label != "All time"
          else f"No {traffic.label} traffic logged yet") + (

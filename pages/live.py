@@ -62,7 +62,8 @@ def show_report(report: ScoringReport) -> None:
         st.error(report.refused, icon=":material/error:")
     elif report.scored is not None:
         scored = report.scored
-        message = f"Scored {scored.scored:,} of {report.rows:,} row(s) with {report.version_id}; each is logged."
+        message = (f"Scored {scored.scored:,} of {report.rows:,} row(s) with {report.version_id}; each is logged "
+                   "as dashboard scoring (pick it under Traffic in the sidebar to see them in the feed).")
         if scored.failed:
             st.warning(f"{message} {scored.failed:,} row(s) failed validation: see the problems below.",
                        icon=":material/warning:")
