@@ -55,6 +55,9 @@ class Settings:
     drift_correction: str = "bh"
     drift_share: float = 0.5
     drift_columns: dict = field(default_factory=dict)
+    # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
+    # they are removed too (0 keeps them), so every read over "all time" stays bounded.
+    rollup_retention_days: float = 400.0
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0

@@ -30,15 +30,17 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import OperationalError
 
 from opscore.config import Settings
 from opscore.exceptions import IntegrityError, StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -122,13 +124,20 @@ predictions = Table(
     Column("error", Text),
     Column("label", Text),
     Column("labelled_at", Float),
+    # Rows of the request this row opens (its first row); 0 on the request's other rows. Request
+    # figures (latency percentiles, requests per second) count opening rows only, so a 64-row request
+    # is one request and 64 rows. Rows logged before schema 2 read as requests of one row.
+    Column("request_rows", Integer, nullable=False, server_default=text("1")),
     Index("ix_predictions_request_id", "request_id", unique=True),
     Index("ix_predictions_at", "at"),
     Index("ix_predictions_version_at", "version_id", "at"),
+    Index("ix_predictions_source_at", "source", "at"),
 )
 
-# One row per (minute, version, source): count, errors, latency sum and a sparse histogram over
-# fine log-spaced buckets, so percentiles over any window cost the same whatever the traffic.
+# One row per (minute, version, source): requests (``count``), failed requests (``errors``), the sum
+# and a sparse histogram of request latencies over fine log-spaced buckets (one latency per request,
+# so percentiles over any window cost the same whatever the traffic), and the rows those requests
+# carried (``row_count``, ``row_errors``). Rows before schema 2 were counted as one request each.
 latency_rollups = Table(
     "latency_rollups",
     metadata,
@@ -139,6 +148,21 @@ latency_rollups = Table(
     Column("errors", BigInteger, nullable=False),
     Column("latency_sum_ms", Float, nullable=False),
     Column("histogram", Text, nullable=False),
+    Column("row_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("row_errors", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# Requests refused before any prediction (a 4xx: malformed body, invalid rows, too large), per
+# minute, version, source and reason: they log no prediction, so without this a flood of bad input
+# would leave every other figure untouched.
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 ALIASES = ("production", "candidate")
@@ -267,7 +291,42 @@ def _ensure_schema(store: Store) -> None:
                 f"the store's schema version is {row.value}, newer than this opscore understands "
                 f"({SCHEMA_VERSION}); upgrade opscore instead of letting it touch that database"
             )
+        elif int(row.value) < SCHEMA_VERSION:
+            for version in range(int(row.value) + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[version](conn)
+            conn.execute(update(schema_info).where(schema_info.c.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
         present = set(conn.execute(select(aliases.c.name)).scalars())
         for name in ALIASES:
             if name not in present:
                 conn.execute(insert(aliases).values(name=name, version_id=None, updated_at=time.time(), generation=0))
+
+
+# -- migrations: each brings a store from the version before it, inside _ensure_schema's transaction.
+# New tables need none (create_all adds them); new columns and indexes on existing tables do.
+def _add_column(conn: Connection, table: Table, name: str) -> bool:
+    """Add ``table.c[name]`` to an existing table (with its server default); False if already there."""
+    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return False
+    column = table.c[name]
+    kind = column.type.compile(dialect=conn.dialect)
+    default = column.server_default.arg.text if column.server_default is not None else None
+    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"
+                      + (f" NOT NULL DEFAULT {default}" if default is not None else "")))
+    return True
+
+
+def _to_2(conn: Connection) -> None:
+    """Requests apart from rows: request_rows on predictions, row counts on rollups, a source index."""
+    _add_column(conn, predictions, "request_rows")
+    added = _add_column(conn, latency_rollups, "row_count")
+    _add_column(conn, latency_rollups, "row_errors")
+    if added:
+        # Before schema 2 every row counted as a request of its own, so rows equal requests there.
+        conn.execute(update(latency_rollups).values(row_count=latency_rollups.c.count,
+                                                    row_errors=latency_rollups.c.errors))
+    index = next(i for i in predictions.indexes if i.name == "ix_predictions_source_at")
+    index.create(conn, checkfirst=True)
+
+
+_MIGRATIONS = {2: _to_2}

@@ -21,7 +21,7 @@ from opscore.exceptions import OpscoreError
 from opscore.models import alias_moves, registry
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
-from opscore.views import windows
+from opscore.views import sources, windows
 
 T = TypeVar("T")
 ALL_VERSIONS = "All versions"
@@ -62,6 +62,12 @@ def version_filter() -> str | None:
     """The version picked in the sidebar, or None for all versions."""
     chosen = st.session_state.get("version_filter", ALL_VERSIONS)
     return None if chosen in (None, ALL_VERSIONS) else chosen
+
+
+def source_filter() -> str:
+    """The traffic source picked in the sidebar (the service's API unless another is chosen)."""
+    chosen = st.session_state.get("source_filter", sources.DEFAULT_SOURCE)
+    return chosen if chosen in sources.SOURCES else sources.DEFAULT_SOURCE
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=256)
@@ -135,6 +141,11 @@ def sidebar(current: Settings) -> None:
                      format_func=lambda v: versions.get(v, v), help="Narrow monitoring pages to one version")
         st.selectbox("Time window", list(windows.WINDOWS), key="window",
                      index=list(windows.WINDOWS).index(windows.DEFAULT_WINDOW))
+        st.selectbox("Traffic", list(sources.SOURCES), key="source_filter",
+                     index=list(sources.SOURCES).index(sources.DEFAULT_SOURCE),
+                     format_func=lambda name: sources.SOURCES[name].label,
+                     help="Monitoring pages show one source at a time: the service's API requests, or rows "
+                          "scored from files (opscore predict) or on the dashboard, which are timed differently")
         st.divider()
         _sign_in(current)
 

@@ -22,22 +22,30 @@ _shared.show_flash()
 
 @st.fragment(run_every=settings.dashboard_refresh_seconds)
 def live_feed() -> None:
-    feed: LiveFeed = live_view.live_feed(settings)
-    stats = feed.stats
+    feed: LiveFeed = live_view.live_feed(settings, source=_shared.source_filter())
+    stats, traffic = feed.stats, feed.source
     count = stats["count"]
-    over = (f"figures over the last {count:,} predictions" if count >= feed.window_size
-            else f"figures over all {count:,} predictions so far" if count else "no predictions yet")
-    st.caption(f"Refreshes every {settings.dashboard_refresh_seconds:g} s · {over}")
+    over = (f"figures over the last {count:,} logged rows" if count >= feed.window_size
+            else f"figures over all {count:,} logged rows so far" if count else "nothing logged yet")
+    st.caption(f"{traffic.label} traffic, {traffic.counts} · refreshes every "
+               f"{settings.dashboard_refresh_seconds:g} s · {over}")
     tiles = st.columns(5)
-    rate = stats["rate_per_s"]
-    tiles[0].metric("Throughput (req/s)", f"{rate:,.2f}" if rate is not None else "—", border=True)
-    tiles[1].metric("Mean latency", f"{stats['avg_latency_ms']:,.1f} ms" if stats["count"] else "—", border=True)
-    tiles[2].metric("p95 latency", f"{stats['p95_ms']:,.1f} ms" if stats["count"] else "—", border=True)
-    tiles[3].metric("Error rate", f"{stats['error_rate'] * 100:.2f} %" if stats["count"] else "—", border=True)
+    rate, row_rate = stats["rate_per_s"], stats["rows_per_s"]
+    if traffic.unit == "request":
+        tiles[0].metric("Throughput (req/s)", f"{rate:,.2f}" if rate is not None else "—", border=True,
+                        help=f"{row_rate:,.2f} rows/s" if row_rate is not None else None)
+    else:
+        tiles[0].metric("Rows scored / s", f"{row_rate:,.2f}" if row_rate is not None else "—", border=True)
+    seen = stats["requests"]
+    tiles[1].metric("Mean latency", f"{stats['avg_latency_ms']:,.1f} ms" if seen else "—", border=True)
+    tiles[2].metric("p95 latency", f"{stats['p95_ms']:,.1f} ms" if seen else "—", border=True,
+                    help=f"over {seen:,} requests, one latency each" if traffic.unit == "request" else traffic.counts)
+    tiles[3].metric("Error rate", f"{stats['error_rate'] * 100:.2f} %" if seen else "—", border=True)
     tiles[4].metric("Versions answering", ", ".join(stats["versions"]) or "—", border=True)
     st.plotly_chart(
-        plots.throughput(feed.series, empty_message="No requests in the last 30 minutes", height=240,
-                         title=f"Throughput, last {live_view.LIVE_MINUTES} minutes"),
+        plots.throughput(feed.series, empty_message="Nothing logged in the last 30 minutes", height=240,
+                         title=f"{traffic.throughput_title}, last {live_view.LIVE_MINUTES} minutes",
+                         y_title="requests per second" if traffic.unit == "request" else "rows per second"),
         key="live_throughput",
     )
     if feed.recent.empty:
@@ -55,7 +63,8 @@ def show_report(report: ScoringReport) -> None:
         st.error(report.refused, icon=":material/error:")
     elif report.scored is not None:
         scored = report.scored
-        message = f"Scored {scored.scored:,} of {report.rows:,} row(s) with {report.version_id}; each is logged."
+        message = (f"Scored {scored.scored:,} of {report.rows:,} row(s) with {report.version_id}; each is logged "
+                   "as dashboard scoring (pick it under Traffic in the sidebar to see them in the feed).")
         if scored.failed:
             st.warning(f"{message} {scored.failed:,} row(s) failed validation: see the problems below.",
                        icon=":material/warning:")

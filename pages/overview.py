@@ -18,7 +18,8 @@ from pages import _shared
 _shared.run_inside_dashboard()
 st.title("Overview")
 _shared.show_flash()
-view: Overview = _shared.cached(overview_view.overview, _shared.window_label(), _shared.version_filter())
+view: Overview = _shared.cached(overview_view.overview, _shared.window_label(), _shared.version_filter(),
+                                _shared.source_filter())
 
 if view.versions == 0:
     st.info("This workspace has no model yet.", icon=":material/info:")
@@ -55,7 +56,8 @@ if view.versions == 0:
                    "`opscore train --version-id v1 --data loans.csv --target default`.")
     st.stop()
 
-scope = f"version {_shared.version_filter()}" if _shared.version_filter() else "all versions"
+scope = (f"{view.source.label} traffic, "
+         + (f"version {_shared.version_filter()}" if _shared.version_filter() else "all versions"))
 comparison = (f" Changes compare with the {view.window.label.lower().replace('last ', 'previous ')}."
               if view.comparable and view.window.label != "All time" else "")
 st.caption(f"{view.window.label} ({when(view.window.start)} → now), {scope}.{comparison}")
@@ -85,9 +87,12 @@ with candidate.container(border=True, height="stretch"):
     st.caption(f"trained {duration(time.time() - info.created_at)} ago" if info else "no version waiting")
     st.page_link("pages/versions.py", label="Versions", icon=":material/arrow_forward:")
 with traffic.container(border=True, height="stretch"):
-    st.metric("Requests / min", f"{view.requests_per_minute:,.1f}", delta_color="off",
+    per_request = view.source.unit == "request"
+    st.metric("Requests / min" if per_request else "Rows scored / min", f"{view.requests_per_minute:,.1f}",
+              delta_color="off", help=f"{view.source.label}: {view.source.counts}",
               **change(changes["requests_per_minute"], "{:+,.1f}"))
-    st.caption(f"{view.requests:,} requests in the window")
+    st.caption(f"{view.requests:,} requests ({view.rows:,} rows) in the window" if per_request
+               else f"{view.rows:,} rows in the window")
     st.page_link("pages/live.py", label="Live", icon=":material/arrow_forward:")
 with latency.container(border=True, height="stretch"):
     st.metric("p95 (ms)", f"{view.p95_ms:,.1f}" if view.p95_ms is not None else "—", delta_color="inverse",
@@ -97,8 +102,9 @@ with latency.container(border=True, height="stretch"):
 with errors.container(border=True, height="stretch"):
     rate = view.error_rate
     st.metric("Error rate", f"{rate * 100:.2f} %" if rate is not None else "—", delta_color="inverse",
-              help="Share of requests where the model call failed", **change(changes["error_rate"], "{:+.2f} pp"))
-    st.caption(f"{view.errors:,} failed requests")
+              help="Share of requests where the model call failed; refused requests (4xx) are counted apart",
+              **change(changes["error_rate"], "{:+.2f} pp"))
+    st.caption(f"{view.errors:,} failed, {view.refused:,} refused (4xx, nothing predicted)")
     st.page_link("pages/latency.py", label="Latency", icon=":material/arrow_forward:")
 with retrain.container(border=True, height="stretch"):
     info = view.last_retrain
@@ -107,11 +113,14 @@ with retrain.container(border=True, height="stretch"):
                else "no version retrained yet")
     st.page_link("pages/retrain.py", label="Retrain", icon=":material/arrow_forward:")
 
-empty = "No requests logged in this window: send traffic with opscore simulate, or score a CSV on Live predictions"
+empty = (f"No {view.source.label} traffic logged in this window: send traffic with opscore simulate, "
+         "or score a CSV on Live predictions")
 left, right = st.columns(2)
-left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empty), key="overview_throughput")
-right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty, percentiles=("p95_ms",)),
-                   key="overview_latency")
+left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empty, title=view.source.throughput_title,
+                                   y_title="requests per second" if view.source.unit == "request" else "rows per second"),
+                  key="overview_throughput")
+right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty, percentiles=("p95_ms",),
+                                             title=view.source.latency_title), key="overview_latency")
 
 st.subheader("Recent changes")
 if view.recent_moves:

@@ -17,7 +17,8 @@ st.title("Versions")
 st.caption("Which version serves, how each one behaved while it served, and every alias move with who and why.")
 _shared.show_flash()
 
-board: VersionBoard = _shared.cached(version_history.version_board, st.session_state.get("ledger_before"))
+board: VersionBoard = _shared.cached(version_history.version_board, st.session_state.get("ledger_before"),
+                                     None, _shared.source_filter())
 if not board.rows:
     st.info("No versions yet. Build the demo workspace from the Overview page, or train one: "
             "`opscore train --version-id v1`.", icon=":material/info:")
@@ -91,8 +92,8 @@ st.dataframe(
     column_config={
         **{m: st.column_config.NumberColumn(m, format="%.3f", help="holdout metric at training time")
            for m in metric_columns},
-        "requests": st.column_config.NumberColumn(format="localized"),
-        "live p95 (ms)": st.column_config.NumberColumn(format="%.1f", help="estimated from every logged request"),
+        "requests": st.column_config.NumberColumn(format="localized", help=board.live_scope),
+        "live p95 (ms)": st.column_config.NumberColumn(format="%.1f", help=board.live_scope),
         "error rate (%)": st.column_config.NumberColumn(format="%.2f"),
         "rows": st.column_config.NumberColumn(format="localized", help="training rows"),
     },
@@ -110,7 +111,7 @@ else:
     left = left_col.selectbox("Version", ids, index=ids.index(default_left), key="compare_left")
     right = right_col.selectbox("Compared with", ids, index=ids.index(default_right), key="compare_right")
     try:
-        comparison = _shared.cached(version_history.compare_versions, left, right)
+        comparison = _shared.cached(version_history.compare_versions, left, right, _shared.source_filter())
     except OpscoreError as exc:
         _shared.show_error(exc)
     else:

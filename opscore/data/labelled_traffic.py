@@ -26,14 +26,19 @@ def _loads(value: str | None) -> Any:
 
 
 def labelled_predictions(store: Store, start: float | None = None, end: float | None = None,
-                         version_id: str | None = None) -> pd.DataFrame:
-    """Labelled traffic as a table: request_id, at, version_id, each feature, prediction, probability, label.
+                         version_id: str | None = None, *, newest: int | None = None) -> pd.DataFrame:
+    """Labelled traffic as a table: request_id, at, version_id, each feature, prediction, probability, label,
+    oldest first; ``newest`` keeps only that many of the newest rows, chosen by the database.
 
     ``probability`` is the one serving logs (positive class for a binary model, top class otherwise).
     """
     query = (select(predictions.c.request_id, predictions.c.at, predictions.c.version_id, predictions.c.features,
                     predictions.c.prediction, predictions.c.probability, predictions.c.label)
-             .where(predictions.c.label.is_not(None), predictions.c.status == "ok").order_by(predictions.c.at))
+             .where(predictions.c.label.is_not(None), predictions.c.status == "ok"))
+    if newest is not None:
+        query = query.order_by(predictions.c.at.desc(), predictions.c.id.desc()).limit(max(0, int(newest)))
+    else:
+        query = query.order_by(predictions.c.at, predictions.c.id)
     if start is not None:
         query = query.where(predictions.c.at >= start)
     if end is not None:
@@ -42,6 +47,8 @@ def labelled_predictions(store: Store, start: float | None = None, end: float | 
         query = query.where(predictions.c.version_id == version_id)
     with store.read() as conn:
         rows = conn.execute(query).all()
+    if newest is not None:
+        rows.reverse()
     features = pd.DataFrame.from_records([json.loads(r.features) for r in rows])
     meta = pd.DataFrame({
         "request_id": [r.request_id for r in rows],

@@ -198,10 +198,13 @@ def _serve(loaded: LoadedVersion, times: np.ndarray, now: float, population: Pop
             latency_ms = (time.perf_counter() - began) * 1000
             probability = scores.positive_probability()
             ids = [uuid.uuid4().hex for _ in drawn]
+            # Logged as the service logs a request (source "api", the first row opening it): the demo's
+            # traffic stands for the service's, and the pages show the service's traffic by default.
             writer.submit_many(
-                PredictionRecord(ids[i], at, loaded.version_id, "demo", latency_ms, "ok",
+                PredictionRecord(ids[i], at, loaded.version_id, "api", latency_ms, "ok",
                                  {name: records[i].get(name) for name in names}, scores.predictions[i],
-                                 probability[i] if probability is not None else None)
+                                 probability[i] if probability is not None else None,
+                                 request_rows=len(drawn) if i == 0 else 0)
                 for i in range(len(drawn))
             )
             served += [_Served(ids[i], at, label) for i, (_, label) in enumerate(drawn)]

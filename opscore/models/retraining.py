@@ -116,10 +116,10 @@ def _extra_rows(extra: pd.DataFrame | bytes, info: VersionInfo, max_bytes: int) 
 
 
 def _traffic_rows(store: Store, info: VersionInfo, target_dtype: object) -> pd.DataFrame:
-    traffic = labelled_predictions(store)
+    # The database keeps the newest rows: reading every labelled row to drop most would grow without bound.
+    traffic = labelled_predictions(store, newest=MAX_TRAFFIC_ROWS)
     if traffic.empty:
         return pd.DataFrame(columns=[*info.feature_schema.names, info.target])
-    traffic = traffic.tail(MAX_TRAFFIC_ROWS)
     for name in info.feature_schema.names:
         if name not in traffic.columns:
             traffic[name] = None

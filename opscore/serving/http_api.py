@@ -15,6 +15,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -40,7 +41,13 @@ from opscore.models import registry
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, single_threaded
-from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
+from opscore.serving.telemetry_writer import (
+    INVALID_ROWS,
+    MALFORMED_BODY,
+    TOO_LARGE,
+    PredictionRecord,
+    TelemetryWriter,
+)
 from opscore.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,8 @@ class _Metrics:
         self.predictions = Counter("opscore_predictions", "Rows predicted", ["model_version"], registry=self.registry)
         self.errors = Counter("opscore_prediction_errors", "Rows refused (invalid) or failed (model error)",
                               ["model_version", "kind"], registry=self.registry)
+        self.refused = Counter("opscore_requests_refused", "Requests refused before any prediction (4xx), by reason",
+                               ["model_version", "reason"], registry=self.registry)
         self.schema_warnings = Counter("opscore_schema_warnings", "Requests carrying columns the model ignores",
                                        ["model_version"], registry=self.registry)
         self.batch_size = Histogram("opscore_batch_size", "Rows per model call", buckets=_BATCH_BUCKETS,
@@ -149,7 +158,7 @@ class _Serving:
         self.writer: TelemetryWriter | None = None
         self.batcher: MicroBatcher | None = None
         self.tokens: tokens.TokenBook | None = None
-        self.heap_frozen_for: LoadedVersion | None = None
+        self._heap_lock = threading.Lock()
         # Request ids: a random per-start prefix and a counter (unique across replicas, cheap per row).
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count()
@@ -165,24 +174,28 @@ class _Serving:
         private_files.warn_exposed_files(self.settings)
         self.tokens = tokens.TokenBook(self.settings)
         self.store = open_store(self.settings)
-        self.production = ProductionModel(self.settings)
+        self.production = ProductionModel(self.settings, on_change=self.refreeze_heap)
         if self.settings.telemetry:
             self.writer = TelemetryWriter(self.settings, self.store).start()
         if self.settings.batching:
             self.batcher = MicroBatcher(self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000,
                                         observe=self.metrics.observe_batch)
-        gc.collect()
-        self.freeze_heap(self.loaded_version())
+        self.refreeze_heap()
 
-    def freeze_heap(self, version: LoadedVersion | None) -> None:
-        """Exempt the long-lived heap (libraries, the loaded model) from garbage collection.
+    def refreeze_heap(self) -> None:
+        """Exempt the long-lived heap (libraries, the loaded models) from garbage collection.
 
         A full collection walks every object; with pandas, scikit-learn and a model loaded that
         measured 110-160 ms per pass, stalling every request in flight (p95 at concurrency 64 went
-        from 87 ms to over 200 ms). Called again after a swap so the new model is exempt too.
+        from 87 ms to over 200 ms). Frozen objects are never collected, though: freezing again after
+        each swap without thawing made whatever was garbage at that moment (a model let go of, the
+        copy a pre-flight check loaded) permanent. So the heap is thawed and collected first; that
+        one full collection per swap or eviction (a stall of the same 110-160 ms) is the price.
         """
-        gc.freeze()
-        self.heap_frozen_for = version
+        with self._heap_lock:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def stop(self) -> None:
         """Graceful shutdown: finish queued model calls, then write every logged prediction."""
@@ -318,14 +331,13 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         version = serving.production.current()
     except OpscoreError as exc:
         return _Answer({"detail": str(exc)}, 503)
-    if version is not serving.heap_frozen_for:
-        serving.freeze_heap(version)
     label = version.version_id
     try:
         instances, ignored = _instances(_parse_json(await _read_body(request, settings.max_request_bytes)),
                                         settings.max_instances_per_request)
     except OpscoreError as exc:
         metrics.errors.labels(label, "invalid").inc()
+        _refuse(serving, label, TOO_LARGE if isinstance(exc, TooLargeError) else MALFORMED_BODY)
         return _Answer({"detail": str(exc)}, exc.http_status)
 
     try:
@@ -338,6 +350,7 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         return _Answer({"detail": message, "version": label}, 500)
     if checked.errors:
         metrics.errors.labels(label, "invalid").inc(len({p.row for p in checked.errors}))
+        _refuse(serving, label, INVALID_ROWS)
         return _Answer(_invalid_rows_body(checked.errors), 422)
 
     warnings = [f"ignored field(s) {', '.join(ignored)}"] if ignored else []
@@ -401,9 +414,17 @@ def _extra_columns(schema: FeatureSchema, instances: list[Any]) -> list[str]:
     return sorted(str(name) for name in seen - known)
 
 
+def _refuse(serving: _Serving, version_id: str, reason: str) -> None:
+    """Count a request refused before any prediction: in /metrics and, through the writer, in the store."""
+    serving.metrics.refused.labels(version_id, reason).inc()
+    if serving.writer is not None:
+        serving.writer.count_refusal(version_id, reason)
+
+
 def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, Any]], scores: Scores | None,
          arrived: float, error: str | None) -> list[str]:
-    """Log one record per row with the request's own latency; returns the rows' request ids."""
+    """Log one record per row with the request's own latency, the first row opening the request (so the
+    request counts once, with its rows); returns the rows' request ids."""
     request_ids = [serving.request_id() for _ in instances]
     if serving.writer is None:
         return request_ids
@@ -418,6 +439,7 @@ def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, An
             scores.predictions[i] if scores is not None else None,
             probability[i] if probability is not None else None,
             error,
+            len(instances) if i == 0 else 0,
         )
         for i, instance in enumerate(instances)
     )

@@ -67,11 +67,12 @@ _DIGITS_ONLY = bytes(c if 48 <= c <= 57 else 32 for c in range(256))
 
 
 def aggregate_rollups(rows: list[Any], group_of: list[int], n_groups: int) -> dict[str, np.ndarray]:
-    """Sum counts, errors, latency sums and histograms of rollup rows into ``n_groups`` groups."""
+    """Sum requests, failed requests, latency sums, histograms and rows of rollup rows into ``n_groups`` groups."""
     groups = np.asarray(group_of, dtype=np.int64)
     count = np.bincount(groups, weights=[r.count for r in rows], minlength=n_groups)
     errors = np.bincount(groups, weights=[r.errors for r in rows], minlength=n_groups)
     latency_sum = np.bincount(groups, weights=[r.latency_sum_ms for r in rows], minlength=n_groups)
+    row_count = np.bincount(groups, weights=[r.row_count for r in rows], minlength=n_groups)
     # A histogram is {"bucket": count, ...} holding non-negative integers only: blanking every other
     # character leaves "bucket count bucket count ...", which numpy parses in one C pass. No Python
     # step per bucket keeps a day of minutes cheap however much traffic filled them.
@@ -81,11 +82,13 @@ def aggregate_rollups(rows: list[Any], group_of: list[int], n_groups: int) -> di
     entries = np.fromiter((t.count(":") for t in texts), np.int64, len(texts))
     flat = np.repeat(groups, entries) * N_BUCKETS + numbers[:, 0]
     histograms = np.bincount(flat, weights=numbers[:, 1], minlength=n_groups * N_BUCKETS)
-    return {"count": count, "errors": errors, "latency_sum": latency_sum,
+    return {"count": count, "errors": errors, "latency_sum": latency_sum, "rows": row_count,
             "histograms": histograms.reshape(n_groups, N_BUCKETS)}
 
 
 def summary_frame(agg: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per group: requests (``count``), failed requests, error rate, request-latency mean and
+    percentiles, and the rows those requests carried."""
     count = agg["count"]
     quantiles = quantiles_from_counts(agg["histograms"])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,4 +100,5 @@ def summary_frame(agg: dict[str, np.ndarray]) -> pd.DataFrame:
             "p50_ms": quantiles[:, 0],
             "p95_ms": quantiles[:, 1],
             "p99_ms": quantiles[:, 2],
+            "rows": agg["rows"].astype(np.int64),
         })

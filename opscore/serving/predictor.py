@@ -103,8 +103,10 @@ class ProductionModel:
     requests finish on the version they started with while the next ones get the new one.
     """
 
-    def __init__(self, settings: Settings, poll: bool = True) -> None:
+    def __init__(self, settings: Settings, poll: bool = True, on_change: Callable[[], None] | None = None) -> None:
         self._settings = settings
+        # Called (after start-up) once a swap or a cache eviction has let go of a model.
+        self._on_change: Callable[[], None] | None = None
         self._store = open_store(settings)
         self._cache: OrderedDict[str, LoadedVersion] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -122,6 +124,7 @@ class ProductionModel:
         except OpscoreError as exc:
             # Serve nothing rather than refuse to start: /health reports it, the poller retries on the next move.
             self._load_error = exc
+        self._on_change = on_change
         self._thread: threading.Thread | None = None
         if poll:
             self._thread = threading.Thread(target=self._poll, name="opscore-alias-poll", daemon=True)
@@ -156,12 +159,16 @@ class ProductionModel:
                 self._cache[version_id] = loaded
                 self._cache.move_to_end(version_id)
                 current = self._current.version_id if self._current else None
+                evicted = 0
                 for old in list(self._cache):
                     if len(self._cache) <= MODEL_CACHE_SIZE:
                         break
                     if old not in {current, version_id}:
                         del self._cache[old]
-            return loaded
+                        evicted += 1
+        if evicted and self._on_change is not None:
+            self._on_change()
+        return loaded
 
     def refresh(self) -> bool:
         """Swap to the version the production alias names now, if it moved; True when the version changed.
@@ -190,9 +197,12 @@ class ProductionModel:
             raise
         previous = self._current
         self._current, self._generation, self._load_error = loaded, generation, None
-        if previous is None or previous.version_id == version_id:
-            return previous is None
-        self.swaps += 1
+        if previous is not None and previous.version_id == version_id:
+            return False
+        if previous is not None:
+            self.swaps += 1
+        if self._on_change is not None:
+            self._on_change()
         return True
 
     def close(self) -> None:
@@ -211,7 +221,11 @@ class ProductionModel:
 def prediction_records(loaded: LoadedVersion, rows: pd.DataFrame, scores: Scores, *, source: str,
                        latency_ms: float, request_ids: list[str] | None = None,
                        at: float | None = None) -> list[PredictionRecord]:
-    """Telemetry records for rows scored together (``latency_ms`` is per row)."""
+    """Telemetry records for rows scored together (``latency_ms`` is per row).
+
+    Each row is logged as a request of its own, timed as its share of the call: batch and dashboard
+    pages count rows scored, and their figures are kept apart from the service's by ``source``.
+    """
     at = time.time() if at is None else at
     features = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
     probability = scores.positive_probability()

@@ -2,7 +2,11 @@
 
 Percentile charts read the per-minute rollups, so "p95 per minute over the last day" costs the
 same at a thousand predictions or a million; ``exact_percentiles`` reads the raw rows when the exact
-figure matters more than the cost.
+figure matters more than the cost. Every figure counts requests (one latency per request, however
+many rows it carried) and reports rows beside them; every function takes a ``source`` so the
+service's traffic (``api``) is never mixed with batch or dashboard scoring unless a caller asks.
+No function here reads a table whole: windows are bounded by time, per-version totals are summed
+in SQL, and row listings carry a LIMIT.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from opscore.exceptions import BadInputError
 from opscore.serving.latency_histogram import (
@@ -22,7 +26,11 @@ from opscore.serving.latency_histogram import (
     quantiles_from_counts,
     summary_frame,
 )
-from opscore.store import Store, latency_rollups, predictions
+from opscore.store import Store, latency_rollups, predictions, refusals
+
+# A version's p95 on the Versions page covers its last this-many days with traffic, so the read
+# stays bounded however long the version served (its counts cover all its rollups, summed in SQL).
+VERSION_P95_DAYS = 7
 
 
 def _rollup_rows(store: Store, start: float, end: float, version_id: str | None, source: str | None) -> list[Any]:
@@ -38,7 +46,7 @@ def _rollup_rows(store: Store, start: float, end: float, version_id: str | None,
 
 
 _SERIES_COLUMNS = ["bucket_start", "version_id", "count", "errors", "error_rate", "rps",
-                   "mean_ms", "p50_ms", "p95_ms", "p99_ms"]
+                   "mean_ms", "p50_ms", "p95_ms", "p99_ms", "rows", "rows_per_s"]
 
 
 def _series(store: Store, start: float, end: float, version_id: str | None, source: str | None,
@@ -55,6 +63,7 @@ def _series(store: Store, start: float, end: float, version_id: str | None, sour
     frame.insert(0, "bucket_start", [k[0] for k in keys])
     frame.insert(1, "version_id", [k[1] for k in keys])
     frame["rps"] = frame["count"] / step_seconds
+    frame["rows_per_s"] = frame["rows"] / step_seconds
     if not by_version:
         return frame[_SERIES_COLUMNS].drop(columns="version_id").sort_values("bucket_start", ignore_index=True)
     return frame[_SERIES_COLUMNS].sort_values(["bucket_start", "version_id"], ignore_index=True)
@@ -62,37 +71,44 @@ def _series(store: Store, start: float, end: float, version_id: str | None, sour
 
 def latency_series(store: Store, start: float, end: float, *, version_id: str | None = None,
                    source: str | None = None, step_seconds: int = 60) -> pd.DataFrame:
-    """Per step and version: traffic, errors and histogram-estimated latency percentiles, from rollups only."""
+    """Per step and version: requests (``count``, ``rps``), failed requests, histogram-estimated request
+    latency percentiles, and rows (``rows``, ``rows_per_s``), from rollups only."""
     return _series(store, start, end, version_id, source, step_seconds, by_version=True)
 
 
-def p95_per_minute(store: Store, start: float, end: float) -> pd.DataFrame:
-    """p95 latency of all traffic per minute (columns bucket_start, count, p95_ms), from rollups only."""
-    frame = _series(store, start, end, None, None, 60, by_version=False)
+def p95_per_minute(store: Store, start: float, end: float, *, source: str | None = None) -> pd.DataFrame:
+    """p95 request latency per minute (columns bucket_start, count, p95_ms), from rollups only;
+    every source unless ``source`` is given."""
+    frame = _series(store, start, end, None, source, 60, by_version=False)
     return frame[["bucket_start", "count", "p95_ms"]]
 
 
-def _window_dict(count: int, errors: int, values: tuple[float, ...] | None, mean: float | None) -> dict[str, Any]:
+def _window_dict(count: int, errors: int, values: tuple[float, ...] | None, mean: float | None,
+                 rows: int = 0) -> dict[str, Any]:
     p50, p95, p99 = values if values is not None else (None, None, None)
-    return {"count": count, "errors": errors, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "mean_ms": mean}
+    return {"count": count, "errors": errors, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "mean_ms": mean,
+            "rows": rows}
 
 
 def window_percentiles(store: Store, start: float, end: float, *, version_id: str | None = None,
                        source: str | None = None) -> dict[str, Any]:
-    """Count, errors and estimated p50/p95/p99/mean over a window (whole minutes), from rollups."""
+    """Requests (``count``), failed requests, estimated p50/p95/p99/mean request latency and rows over a
+    window (whole minutes), from rollups."""
     rows = _rollup_rows(store, start, end, version_id, source)
     agg = aggregate_rollups(rows, [0] * len(rows), 1)
-    count = int(agg["count"][0])
+    count, row_count = int(agg["count"][0]), int(agg["rows"][0])
     if count == 0:
-        return _window_dict(0, 0, None, None)
+        return _window_dict(0, 0, None, None, row_count)
     values = tuple(float(v) for v in quantiles_from_counts(agg["histograms"])[0])
-    return _window_dict(count, int(agg["errors"][0]), values, float(agg["latency_sum"][0] / count))
+    return _window_dict(count, int(agg["errors"][0]), values, float(agg["latency_sum"][0] / count), row_count)
 
 
 def exact_percentiles(store: Store, start: float, end: float, *, version_id: str | None = None,
                       source: str | None = None) -> dict[str, Any]:
-    """The same figures as :func:`window_percentiles`, computed exactly from the raw rows in [start, end)."""
-    query = select(predictions.c.latency_ms, predictions.c.status).where(predictions.c.at >= start, predictions.c.at < end)
+    """The same figures as :func:`window_percentiles`, computed exactly from the raw rows in [start, end):
+    one latency per request, read from the row that opened it."""
+    query = (select(predictions.c.latency_ms, predictions.c.status, predictions.c.request_rows)
+             .where(predictions.c.at >= start, predictions.c.at < end, predictions.c.request_rows > 0))
     if version_id is not None:
         query = query.where(predictions.c.version_id == version_id)
     if source is not None:
@@ -104,26 +120,78 @@ def exact_percentiles(store: Store, start: float, end: float, *, version_id: str
     latencies = np.fromiter((r.latency_ms for r in rows), float, len(rows))
     errors = sum(r.status != "ok" for r in rows)
     values = tuple(float(v) for v in np.percentile(latencies, [q * 100 for q in QUANTILES]))
-    return _window_dict(len(rows), errors, values, float(latencies.mean()))
+    return _window_dict(len(rows), errors, values, float(latencies.mean()), sum(r.request_rows for r in rows))
 
 
-def version_latency_summary(store: Store) -> pd.DataFrame:
-    """Per version over all rollups: count, errors, error rate, p95, first and last minute with traffic."""
+def first_traffic_at(store: Store, *, source: str | None = None) -> float | None:
+    """Start of the first minute with logged traffic (of ``source``), or None before any."""
+    query = select(latency_rollups.c.minute).order_by(latency_rollups.c.minute).limit(1)
+    if source is not None:
+        query = query.where(latency_rollups.c.source == source)
     with store.read() as conn:
-        rows = conn.execute(select(latency_rollups)).all()
-    versions: dict[str, int] = {}
-    group_of = [versions.setdefault(row.version_id, len(versions)) for row in rows]
-    frame = summary_frame(aggregate_rollups(rows, group_of, len(versions)))
-    first = np.full(len(versions), np.inf)
-    last = np.full(len(versions), -np.inf)
-    for row, group in zip(rows, group_of, strict=True):
-        first[group] = min(first[group], row.minute * 60)
-        last[group] = max(last[group], row.minute * 60 + 60)
-    frame.insert(0, "version_id", list(versions))
-    frame["first_at"] = first
-    frame["last_at"] = last
-    return frame[["version_id", "count", "errors", "error_rate", "p95_ms", "first_at", "last_at"]].sort_values(
-        "first_at", ignore_index=True)
+        minute = conn.execute(query).scalar()
+    return None if minute is None else float(minute * 60)
+
+
+_SUMMARY_COLUMNS = ["version_id", "count", "errors", "error_rate", "p95_ms", "first_at", "last_at", "rows"]
+
+
+def version_latency_summary(store: Store, *, source: str | None = None,
+                            p95_days: float = VERSION_P95_DAYS) -> pd.DataFrame:
+    """Per version: requests, failed requests, error rate and rows over all its rollups (summed in SQL),
+    first and last minute with traffic, and p95 request latency over its last ``p95_days`` with traffic."""
+    r = latency_rollups
+    totals = select(r.c.version_id, func.sum(r.c.count).label("count"), func.sum(r.c.errors).label("errors"),
+                    func.sum(r.c.row_count).label("rows"), func.min(r.c.minute).label("first_minute"),
+                    func.max(r.c.minute).label("last_minute"))
+    if source is not None:
+        totals = totals.where(r.c.source == source)
+    totals = totals.group_by(r.c.version_id).subquery()
+    recent = select(r.c.version_id, r.c.count, r.c.errors, r.c.latency_sum_ms, r.c.histogram, r.c.row_count).join(
+        totals, and_(r.c.version_id == totals.c.version_id,
+                     r.c.minute > totals.c.last_minute - math.ceil(p95_days * 1440)))
+    if source is not None:
+        recent = recent.where(r.c.source == source)
+    with store.read() as conn:
+        summed = conn.execute(select(totals)).all()
+        windowed = conn.execute(recent).all()
+    index = {row.version_id: i for i, row in enumerate(summed)}
+    p95 = summary_frame(aggregate_rollups(windowed, [index[w.version_id] for w in windowed], len(summed)))["p95_ms"]
+    count = np.array([int(row.count) for row in summed], dtype=np.int64)
+    errors = np.array([int(row.errors) for row in summed], dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame = pd.DataFrame({
+            "version_id": [row.version_id for row in summed],
+            "count": count,
+            "errors": errors,
+            "error_rate": np.where(count > 0, errors / np.maximum(count, 1), np.nan),
+            "p95_ms": p95.to_numpy(),
+            "first_at": [float(row.first_minute * 60) for row in summed],
+            "last_at": [float(row.last_minute * 60 + 60) for row in summed],
+            "rows": np.array([int(row.rows) for row in summed], dtype=np.int64),
+        }, columns=_SUMMARY_COLUMNS)
+    return frame.sort_values("first_at", ignore_index=True)
+
+
+def refusal_series(store: Store, start: float, end: float, *, version_id: str | None = None,
+                   source: str | None = None, step_seconds: int = 60) -> pd.DataFrame:
+    """Requests refused before any prediction, per step and reason (columns bucket_start, reason, count)."""
+    if step_seconds < 60 or step_seconds % 60:
+        raise BadInputError(f"step must be a whole number of minutes, not {step_seconds} s")
+    step = step_seconds // 60
+    query = (select(refusals.c.minute, refusals.c.reason, func.sum(refusals.c.count).label("count"))
+             .where(refusals.c.minute >= math.floor(start / 60), refusals.c.minute < math.ceil(end / 60))
+             .group_by(refusals.c.minute, refusals.c.reason))
+    if version_id is not None:
+        query = query.where(refusals.c.version_id == version_id)
+    if source is not None:
+        query = query.where(refusals.c.source == source)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame([(r.minute // step * step_seconds, r.reason, int(r.count)) for r in rows],
+                         columns=["bucket_start", "reason", "count"])
+    return (frame.groupby(["bucket_start", "reason"], as_index=False)["count"].sum()
+            .sort_values(["bucket_start", "reason"], ignore_index=True))
 
 
 # -- raw-row views ------------------------------------------------------------------------------
@@ -131,26 +199,35 @@ def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-def live_window(store: Store, n: int) -> dict[str, Any]:
-    """The last ``n`` predictions: count, mean and p95 latency, rate per second, error rate, versions."""
-    query = (select(predictions.c.at, predictions.c.latency_ms, predictions.c.status, predictions.c.version_id)
+def live_window(store: Store, n: int, *, source: str | None = None) -> dict[str, Any]:
+    """The last ``n`` logged rows (of ``source``): the requests among them (``requests``; those that
+    opened there), their mean and p95 latency, requests and rows per second, failed-request rate, and
+    rows per version (``count`` is the rows read)."""
+    query = (select(predictions.c.at, predictions.c.latency_ms, predictions.c.status, predictions.c.version_id,
+                    predictions.c.request_rows)
              .order_by(predictions.c.at.desc()).limit(max(0, int(n))))
+    if source is not None:
+        query = query.where(predictions.c.source == source)
     with store.read() as conn:
         rows = conn.execute(query).all()
-    if not rows:
-        return {"count": 0, "avg_latency_ms": None, "p95_ms": None, "rate_per_s": None, "error_rate": None,
-                "versions": {}}
-    latencies = np.fromiter((r.latency_ms for r in rows), float, len(rows))
+    opened = [r for r in rows if r.request_rows]
+    if not rows or not opened:
+        return {"count": len(rows), "requests": 0, "avg_latency_ms": None, "p95_ms": None, "rate_per_s": None,
+                "rows_per_s": None, "error_rate": None, "versions": {}}
+    latencies = np.fromiter((r.latency_ms for r in opened), float, len(opened))
     span = rows[0].at - rows[-1].at
+    request_span = opened[0].at - opened[-1].at
     versions: dict[str, int] = {}
     for r in rows:
         versions[r.version_id] = versions.get(r.version_id, 0) + 1
     return {
         "count": len(rows),
+        "requests": len(opened),
         "avg_latency_ms": float(latencies.mean()),
         "p95_ms": float(np.percentile(latencies, 95)),
-        "rate_per_s": (len(rows) - 1) / span if span > 0 else None,
-        "error_rate": sum(r.status != "ok" for r in rows) / len(rows),
+        "rate_per_s": (len(opened) - 1) / request_span if request_span > 0 else None,
+        "rows_per_s": (len(rows) - 1) / span if span > 0 else None,
+        "error_rate": sum(r.status != "ok" for r in opened) / len(opened),
         "versions": versions,
     }
 
@@ -159,9 +236,16 @@ _RECENT_COLUMNS = ["id", "at", "request_id", "version_id", "source", "latency_ms
                    "probability", "label"]
 
 
-def recent_predictions(store: Store, limit: int = 50, *, since_id: int | None = None) -> pd.DataFrame:
-    """The newest logged predictions first; ``since_id`` keeps only rows newer than one already shown."""
-    query = select(*(predictions.c[name] for name in _RECENT_COLUMNS)).order_by(predictions.c.id.desc()).limit(limit)
+def recent_predictions(store: Store, limit: int = 50, *, since_id: int | None = None,
+                       source: str | None = None) -> pd.DataFrame:
+    """The newest logged predictions (of ``source``) first; ``since_id`` keeps only rows newer than one
+    already shown."""
+    query = select(*(predictions.c[name] for name in _RECENT_COLUMNS)).limit(limit)
+    if source is None:
+        query = query.order_by(predictions.c.id.desc())
+    else:
+        # Newest by time within the source: the (source, at) index answers it without a scan.
+        query = query.where(predictions.c.source == source).order_by(predictions.c.at.desc(), predictions.c.id.desc())
     if since_id is not None:
         query = query.where(predictions.c.id > since_id)
     with store.read() as conn:

@@ -1,9 +1,11 @@
 """Every prediction and its latency, logged without slowing a request.
 
-A request only appends a :class:`PredictionRecord` to a bounded buffer; a background thread writes
-batches of them into ``predictions`` and, in the same transaction, folds their latencies into
-``latency_rollups`` (one row per minute, version and source holding a sparse histogram over the
-buckets of :mod:`opscore.serving.latency_histogram`). Queries live in :mod:`opscore.serving.telemetry_queries`.
+A request only appends a :class:`PredictionRecord` per row to a bounded buffer; a background thread
+writes batches of them into ``predictions`` and, in the same transaction, folds them into the rollup
+tables: ``latency_rollups`` (per minute, version and source: requests, failed requests, a sparse
+histogram of request latencies over the buckets of :mod:`opscore.serving.latency_histogram`, and the
+rows those requests carried) and ``refusals`` (requests refused before any prediction, by reason,
+counted by :meth:`TelemetryWriter.count_refusal`). Queries live in :mod:`opscore.serving.telemetry_queries`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, text
@@ -28,9 +30,18 @@ from sqlalchemy.exc import IntegrityError as DuplicateRowError
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, StoreUnavailable
 from opscore.serving.latency_histogram import EDGES, N_BUCKETS
-from opscore.store import Store, latency_rollups, open_store, predictions
+from opscore.store import Store, latency_rollups, open_store, predictions, refusals
 
 log = logging.getLogger(__name__)
+
+# Why a request was refused before any prediction: the reasons kept in the refusals table and used
+# as the label of opscore_requests_refused_total, each with what it covers.
+MALFORMED_BODY, INVALID_ROWS, TOO_LARGE = "malformed_body", "invalid_rows", "too_large"
+REFUSAL_REASONS = {
+    MALFORMED_BODY: "malformed body (not JSON, wrong shape, empty)",
+    INVALID_ROWS: "invalid rows (missing columns, bad cells)",
+    TOO_LARGE: "too large (bytes or rows over the limit)",
+}
 
 _MAX_BACKOFF_SECONDS = 2.0
 _RETENTION_CHUNK = 20_000
@@ -45,13 +56,16 @@ class PredictionRecord:
     request_id: str
     at: float
     version_id: str
-    source: str  # api | batch | dashboard | demo | shadow
+    source: str  # api | batch | dashboard | shadow
     latency_ms: float
     status: str  # ok | error
     features: dict
     prediction: Any
     probability: float | None
     error: str | None = None
+    # Rows of the request this record opens; 0 for a request's later rows. The request's latency is
+    # counted once, with its opening row, so a 64-row request is one request of 64 rows.
+    request_rows: int = 1
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,14 @@ class TelemetryWriter:
         self._submitted = self._written = self._dropped = self._rejected = self._failures = 0
         self._closed = False
         self._last_error: str | None = None
-        self._upsert = _rollup_upsert(self._store)
+        self._upserts = _rollup_upserts(self._store)
+        # Refusals are counts, not records: they wait here (bounded by minutes x reasons) and are
+        # written with the next batch, so a flood of bad requests can neither fill the buffer nor be lost.
+        self._refusals: dict[_RefusalKey, int] = {}
+        self._inflight_refusals: dict[_RefusalKey, int] = {}
+        self._refusals_counted = self._refusals_written = 0
         self._retention_days = settings.retention_days
+        self._rollup_retention_days = settings.rollup_retention_days
         self._retention_every = settings.retention_check_seconds
         self._next_retention = time.monotonic()
         self.retention_removed = 0
@@ -160,6 +180,13 @@ class TelemetryWriter:
             self._wake.set()
         return len(accepted)
 
+    def count_refusal(self, version_id: str, reason: str, *, source: str = "api", at: float | None = None) -> None:
+        """Count one request refused before any prediction (a 4xx); written with the next batch."""
+        key = (int((time.time() if at is None else at) // 60), version_id, source, reason)
+        with self._lock:
+            self._refusals[key] = self._refusals.get(key, 0) + 1
+            self._refusals_counted += 1
+
     @property
     def stats(self) -> WriterStats:
         with self._lock:
@@ -171,12 +198,12 @@ class TelemetryWriter:
         """Wait until everything submitted so far is in the store; False if ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            target = self._submitted
+            target, refused = self._submitted, self._refusals_counted
         if self._thread is None or not self._thread.is_alive():
-            return self._drain_here(deadline, target)
+            return self._drain_here(deadline, target, refused)
         self._wake.set()
         with self._settled:
-            while self._written + self._rejected < target:
+            while self._written + self._rejected < target or self._refusals_written < refused:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -199,8 +226,8 @@ class TelemetryWriter:
                 thread.join(1.0)
         else:
             with self._lock:
-                target = self._submitted
-            self._drain_here(deadline, target)
+                target, refused = self._submitted, self._refusals_counted
+            self._drain_here(deadline, target, refused)
         unwritten = self.stats.backlog
         if unwritten:
             log.warning("telemetry writer closed with %d record(s) not written: %s", unwritten, self._last_error)
@@ -221,26 +248,37 @@ class TelemetryWriter:
                 return
             if self._write_pending():
                 failures_in_row = 0
-                if self._closing.is_set() and self.stats.backlog == 0:
+                if self._closing.is_set() and self._settled_all():
                     return
                 self._enforce_retention_when_due()
             else:
                 failures_in_row += 1
 
+    def _settled_all(self) -> bool:
+        """Nothing left to write: no records, no refusal counts."""
+        with self._lock:
+            return not (self._buffer or self._inflight or self._refusals or self._inflight_refusals)
+
     def _enforce_retention_when_due(self) -> None:
-        """Remove raw rows past ``retention_days`` every ``retention_check_seconds`` (rollups stay)."""
-        if self._retention_days <= 0 or time.monotonic() < self._next_retention:
+        """Every ``retention_check_seconds``: remove raw rows past ``retention_days`` and rollup rows
+        past ``rollup_retention_days`` (zero keeps either)."""
+        if time.monotonic() < self._next_retention:
+            return
+        if self._retention_days <= 0 and self._rollup_retention_days <= 0:
             return
         self._next_retention = time.monotonic() + self._retention_every
         try:
-            self.retention_removed += apply_retention(self._store, self._retention_days)
+            if self._retention_days > 0:
+                self.retention_removed += apply_retention(self._store, self._retention_days)
+            if self._rollup_retention_days > 0:
+                apply_rollup_retention(self._store, self._rollup_retention_days)
         except Exception as exc:  # noqa: BLE001 - retention can wait for the next round; logging must go on
             self._note_failure(exc)
 
-    def _drain_here(self, deadline: float, target: int) -> bool:
+    def _drain_here(self, deadline: float, target: int, refused: int = 0) -> bool:
         """Write from the calling thread (the writer was never started or has stopped)."""
         attempt = 0
-        while self._written + self._rejected < target:
+        while self._written + self._rejected < target or self._refusals_written < refused:
             if self._write_pending():
                 continue
             attempt += 1
@@ -256,12 +294,14 @@ class TelemetryWriter:
                 with self._lock:
                     if not self._inflight:
                         take = min(self._batch_size, len(self._buffer))
-                        if take == 0:
-                            return True
                         self._inflight = [self._buffer.popleft() for _ in range(take)]
-                    batch = self._inflight
+                    if not self._inflight_refusals:
+                        self._inflight_refusals, self._refusals = self._refusals, {}
+                    if not self._inflight and not self._inflight_refusals:
+                        return True
+                    batch, refused = self._inflight, self._inflight_refusals
                 try:
-                    written, rejected = self._write_batch(batch)
+                    written, rejected = self._write_batch(batch, refused)
                 except (StoreUnavailable, DBAPIError) as exc:
                     self._note_failure(exc)
                     return False
@@ -271,8 +311,10 @@ class TelemetryWriter:
                     return False
                 with self._lock:
                     self._inflight = []
+                    self._inflight_refusals = {}
                     self._written += written
                     self._rejected += rejected
+                    self._refusals_written += sum(refused.values())
                 with self._settled:
                     self._settled.notify_all()
 
@@ -281,13 +323,16 @@ class TelemetryWriter:
             self._failures += 1
             self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
-    def _write_batch(self, batch: list[PredictionRecord]) -> tuple[int, int]:
-        """Write one batch and its rollups in one transaction; returns (written, rejected)."""
-        rows, rollups = _rows_and_rollups(batch)
+    def _write_batch(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int]) -> tuple[int, int]:
+        """Write one batch, its rollups and the refusals counted meanwhile in one transaction;
+        returns (written, rejected)."""
+        rows, deltas = _rows_and_rollups(batch)
+        deltas.refusals = dict(refused)
         try:
             with self._store.write() as conn:
-                conn.execute(sql_insert(predictions), rows)
-                _merge_rollups(self._store, conn, self._upsert, rollups)
+                if rows:
+                    conn.execute(sql_insert(predictions), rows)
+                _merge_rollups(self._store, conn, self._upserts, deltas)
             return len(rows), 0
         except DuplicateRowError:
             pass
@@ -304,7 +349,9 @@ class TelemetryWriter:
                     accepted.append(record)
                 except DuplicateRowError as exc:
                     refusals.append(f"{record.request_id}: {str(exc.orig).splitlines()[0]}")
-            _merge_rollups(self._store, conn, self._upsert, _rows_and_rollups(accepted)[1])
+            deltas = _rows_and_rollups(accepted)[1]
+            deltas.refusals = dict(refused)
+            _merge_rollups(self._store, conn, self._upserts, deltas)
         if refusals:
             with self._lock:
                 self._last_error = f"{len(refusals)} record(s) refused by the store, e.g. {refusals[0]}"
@@ -312,72 +359,117 @@ class TelemetryWriter:
         return len(accepted), len(refusals)
 
 
-_RollupKey = tuple[int, str, str]
+_RollupKey = tuple[int, str, str]  # minute, version, source
+_RefusalKey = tuple[int, str, str, str]  # minute, version, source, reason
+# Per rollup key: [requests, failed requests, latency sum, {bucket: requests}, rows, failed rows]
+_REQUESTS, _FAILED, _LATENCY_SUM, _HISTOGRAM, _ROWS, _FAILED_ROWS = range(6)
 
 
-def _rows_and_rollups(batch: list[PredictionRecord]) -> tuple[list[dict[str, Any]], dict[_RollupKey, list[Any]]]:
-    """Insert parameters for ``predictions`` and per-(minute, version, source) rollup deltas, in one pass."""
+@dataclass
+class RollupDeltas:
+    """What one write adds to the rollup tables, merged in the same transaction as its rows.
+
+    Another rollup (say per-feature statistics) is one more field here, filled in
+    :func:`_rows_and_rollups` (or by the writer, like ``refusals``) and merged in :func:`_merge_rollups`.
+    """
+
+    latency: dict[_RollupKey, list[Any]] = field(default_factory=dict)
+    refusals: dict[_RefusalKey, int] = field(default_factory=dict)
+
+
+def _rows_and_rollups(batch: list[PredictionRecord]) -> tuple[list[dict[str, Any]], RollupDeltas]:
+    """Insert parameters for ``predictions`` and the rollup deltas they make, in one pass."""
     rows = []
     rollups: dict[_RollupKey, list[Any]] = {}
     edges, last_bucket, isfinite = EDGES, N_BUCKETS - 1, math.isfinite  # locals: this loop is the hot path
     for r in batch:
         # A NaN latency would poison its rollup row's sum for good; a broken clock reads as 0 ms.
         latency = r.latency_ms if isfinite(r.latency_ms) and r.latency_ms >= 0 else 0.0
+        failed = r.status != "ok"
         rows.append({
             "request_id": r.request_id, "at": r.at, "version_id": r.version_id, "source": r.source,
             "latency_ms": latency, "status": r.status, "features": _dumps(r.features),
             "prediction": None if r.prediction is None else _dumps(r.prediction),
-            "probability": r.probability, "error": r.error,
+            "probability": r.probability, "error": r.error, "request_rows": r.request_rows,
         })
         key = (int(r.at // 60), r.version_id, r.source)
         entry = rollups.get(key)
         if entry is None:
-            entry = rollups[key] = [0, 0, 0.0, {}]
-        entry[0] += 1
-        entry[1] += r.status != "ok"
-        entry[2] += latency
-        histogram = entry[3]
-        b = min(max(bisect_right(edges, latency) - 1, 0), last_bucket)
-        histogram[b] = histogram.get(b, 0) + 1
-    return rows, rollups
+            entry = rollups[key] = [0, 0, 0.0, {}, 0, 0]
+        entry[_ROWS] += 1
+        entry[_FAILED_ROWS] += failed
+        if r.request_rows:  # the request's opening row carries its latency, once
+            entry[_REQUESTS] += 1
+            entry[_FAILED] += failed
+            entry[_LATENCY_SUM] += latency
+            histogram = entry[_HISTOGRAM]
+            b = min(max(bisect_right(edges, latency) - 1, 0), last_bucket)
+            histogram[b] = histogram.get(b, 0) + 1
+    return rows, RollupDeltas(latency=rollups)
 
 
-def _rollup_upsert(store: Store) -> Any:
+def _rollup_upserts(store: Store) -> dict[str, Any]:
+    """The upsert statement of each rollup table, built once per writer."""
     dialect = sqlite if store.is_sqlite else postgresql
-    stmt = dialect.insert(latency_rollups)
-    return stmt.on_conflict_do_update(
-        index_elements=["minute", "version_id", "source"],
-        set_={name: stmt.excluded[name] for name in ("count", "errors", "latency_sum_ms", "histogram")},
-    )
+    latency = dialect.insert(latency_rollups)
+    refused = dialect.insert(refusals)
+    return {
+        # Latency rows are merged in Python first (the histogram is JSON), then written whole.
+        "latency": latency.on_conflict_do_update(
+            index_elements=["minute", "version_id", "source"],
+            set_={name: latency.excluded[name]
+                  for name in ("count", "errors", "latency_sum_ms", "histogram", "row_count", "row_errors")},
+        ),
+        # Plain counts add up in SQL.
+        "refusals": refused.on_conflict_do_update(
+            index_elements=["minute", "version_id", "source", "reason"],
+            set_={"count": refusals.c.count + refused.excluded["count"]},
+        ),
+    }
 
 
-def _merge_rollups(store: Store, conn: Connection, upsert: Any, deltas: dict[_RollupKey, list[Any]]) -> None:
+def _merge_rollups(store: Store, conn: Connection, upserts: dict[str, Any], deltas: RollupDeltas) -> None:
     """Add ``deltas`` to the stored rollup rows inside the caller's write transaction."""
-    if not deltas:
+    if not deltas.latency and not deltas.refusals:
         return
     if not store.is_sqlite:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROLLUP_LOCK_KEY})
+    _merge_latency(conn, upserts["latency"], deltas.latency)
+    if deltas.refusals:
+        conn.execute(upserts["refusals"], [
+            {"minute": minute, "version_id": version, "source": source, "reason": reason, "count": count}
+            for (minute, version, source, reason), count in sorted(deltas.refusals.items())
+        ])
+
+
+def _merge_latency(conn: Connection, upsert: Any, deltas: dict[_RollupKey, list[Any]]) -> None:
+    if not deltas:
+        return
     minutes = sorted({key[0] for key in deltas})
     existing = conn.execute(select(latency_rollups).where(latency_rollups.c.minute.in_(minutes)))
     for row in existing:
         entry = deltas.get((row.minute, row.version_id, row.source))
         if entry is None:
             continue
-        entry[0] += row.count
-        entry[1] += row.errors
-        entry[2] += row.latency_sum_ms
-        histogram = entry[3]
+        entry[_REQUESTS] += row.count
+        entry[_FAILED] += row.errors
+        entry[_LATENCY_SUM] += row.latency_sum_ms
+        entry[_ROWS] += row.row_count
+        entry[_FAILED_ROWS] += row.row_errors
+        histogram = entry[_HISTOGRAM]
         for bucket, count in json.loads(row.histogram).items():
             histogram[int(bucket)] = histogram.get(int(bucket), 0) + count
     conn.execute(upsert, [
-        {"minute": minute, "version_id": version, "source": source, "count": count, "errors": errors,
-         "latency_sum_ms": latency_sum, "histogram": json.dumps({str(b): histogram[b] for b in sorted(histogram)})}
-        for (minute, version, source), (count, errors, latency_sum, histogram) in deltas.items()
+        {"minute": minute, "version_id": version, "source": source, "count": requests, "errors": failed,
+         "latency_sum_ms": latency_sum, "histogram": json.dumps({str(b): histogram[b] for b in sorted(histogram)}),
+         "row_count": rows, "row_errors": failed_rows}
+        for (minute, version, source), (requests, failed, latency_sum, histogram, rows, failed_rows) in deltas.items()
     ])
 
 
 def apply_retention(store: Store, older_than_days: float) -> int:
-    """Delete raw predictions older than ``older_than_days``; rollups stay, so latency history survives."""
+    """Delete raw predictions older than ``older_than_days``; rollups stay (until ``rollup_retention_days``),
+    so latency history outlives the raw rows."""
     if not older_than_days >= 0:
         raise BadInputError(f"retention must be zero or more days, not {older_than_days!r}")
     cutoff = time.time() - older_than_days * 86_400
@@ -390,3 +482,15 @@ def apply_retention(store: Store, older_than_days: float) -> int:
         removed += count
         if count < _RETENTION_CHUNK:
             return removed
+
+
+def apply_rollup_retention(store: Store, older_than_days: float) -> int:
+    """Delete rollup rows (latency, refusals) older than ``older_than_days``; returns how many."""
+    if not older_than_days >= 0:
+        raise BadInputError(f"rollup retention must be zero or more days, not {older_than_days!r}")
+    cutoff_minute = math.floor((time.time() - older_than_days * 86_400) / 60)
+    removed = 0
+    with store.write() as conn:
+        for table in (latency_rollups, refusals):
+            removed += conn.execute(delete(table).where(table.c.minute < cutoff_minute)).rowcount
+    return removed

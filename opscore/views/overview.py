@@ -12,6 +12,7 @@ from opscore.models import registry
 from opscore.models.registry import LedgerEntry, ProductionChange, VersionInfo
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
+from opscore.views.sources import DEFAULT_SOURCE, TrafficSource, traffic_source
 from opscore.views.windows import Window, resolve_window, window_series
 
 # Fewer requests than this in the previous window make a change against it noise, not news.
@@ -20,15 +21,20 @@ MIN_COMPARABLE_REQUESTS = 100
 
 @dataclass(frozen=True)
 class Overview:
-    """Health at a glance over a window, with the previous window of the same length for comparison."""
+    """Health at a glance over one traffic source and a window, with the previous window of the same
+    length for comparison. ``requests`` count one per request of the source (for scoring sources, one
+    per row), ``rows`` the rows they carried, ``refused`` the requests refused before any prediction."""
 
     window: Window
+    source: TrafficSource
     versions: int
     production: VersionInfo | None
     candidate: VersionInfo | None
     last_retrain: VersionInfo | None
     requests: int
     errors: int
+    rows: int
+    refused: int
     p95_ms: float | None
     previous_requests: int
     previous_p95_ms: float | None
@@ -64,28 +70,36 @@ class Overview:
                 "error_rate": rate * 100}
 
 
-def overview(settings: Settings, window_label: str, version_id: str | None = None) -> Overview:
-    """Production and candidate, traffic, p95 and error rate over the window, and the last retrain."""
+def overview(settings: Settings, window_label: str, version_id: str | None = None,
+             source: str = DEFAULT_SOURCE) -> Overview:
+    """Production and candidate, traffic, p95 and error rate of ``source`` over the window, and the last retrain."""
     store = open_store(settings)
-    window = resolve_window(settings, window_label)
+    traffic = traffic_source(source)
+    window = resolve_window(settings, window_label, source=source)
     found = registry.list_versions(store)
     by_id = {v.version_id: v for v in found}
-    current = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id)
-    before = telemetry_queries.window_percentiles(store, window.start - window.seconds, window.start, version_id=version_id)
+    current = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id,
+                                                   source=source)
+    before = telemetry_queries.window_percentiles(store, window.start - window.seconds, window.start,
+                                                  version_id=version_id, source=source)
+    refused = telemetry_queries.refusal_series(store, window.start, window.end, version_id=version_id, source=source)
     retrained = [v for v in found if v.created_by == "retrain" or v.parent_version]
     return Overview(
         window=window,
+        source=traffic,
         versions=len(found),
         production=by_id.get(registry.alias_target(store, "production") or ""),
         candidate=by_id.get(registry.alias_target(store, "candidate") or ""),
         last_retrain=max(retrained, key=lambda v: v.created_at) if retrained else None,
         requests=current["count"],
         errors=current["errors"],
+        rows=current["rows"],
+        refused=int(refused["count"].sum()),
         p95_ms=current["p95_ms"],
         previous_requests=before["count"],
         previous_p95_ms=before["p95_ms"],
         previous_error_rate=before["errors"] / before["count"] if before["count"] else None,
-        series=window_series(settings, window, version_id),
+        series=window_series(settings, window, version_id, source=source),
         markers=registry.production_changes(open_store(settings)),
         recent_moves=registry.ledger_entries(store, limit=5),
     )

@@ -81,15 +81,15 @@ def _series_bounds(series: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def latency_percentiles(
     series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window",
-    percentiles: Sequence[str] = tuple(PERCENTILE_DASH),
+    percentiles: Sequence[str] = tuple(PERCENTILE_DASH), title: str = "Request latency per version",
 ) -> go.Figure:
     """p50 (dotted), p95 (solid) and p99 (dashed) per version over time, in milliseconds.
 
-    ``percentiles`` picks some of the columns (``("p95_ms",)`` for a glance).
+    ``percentiles`` picks some of the columns (``("p95_ms",)`` for a glance); the title names them.
     """
     shown = {column: dash for column, dash in PERCENTILE_DASH.items() if column in percentiles}
     names = " / ".join(c.removesuffix("_ms") for c in shown)
-    title = "Latency percentiles per version" if len(shown) > 1 else f"{names} latency per version"
+    title = f"{names} {title[0].lower()}{title[1:]}"
     y_title = "latency (ms)"
     if series.empty or series["count"].sum() == 0:
         return empty_figure(title, empty_message, TIME_AXIS, y_title)
@@ -115,10 +115,12 @@ def latency_percentiles(
 
 def throughput(
     series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window",
-    height: int = 300, title: str = "Throughput",
+    height: int = 300, title: str = "Requests per second", column: str = "rps",
+    y_title: str = "requests per second",
 ) -> go.Figure:
-    """Requests per second per version over time, stacked (the stack is the total)."""
-    y_title = "requests per second"
+    """Requests (``column="rps"``) or rows (``"rows_per_s"``) per second per version over time, stacked
+    (the stack is the total)."""
+    unit = "req/s" if column == "rps" else "rows/s"
     if series.empty or series["count"].sum() == 0:
         return empty_figure(title, empty_message, TIME_AXIS, y_title, height)
     fig = go.Figure()
@@ -126,9 +128,9 @@ def throughput(
     for version_id, rows in series.sort_values("bucket_start").groupby("version_id", sort=True):
         fig.add_trace(
             go.Scatter(
-                x=_times(rows["bucket_start"]), y=rows["rps"], mode="lines", name=str(version_id),
+                x=_times(rows["bucket_start"]), y=rows[column], mode="lines", name=str(version_id),
                 stackgroup="versions", line={"color": colours[str(version_id)], "width": 1},
-                hovertemplate="%{y:.2f} req/s",
+                hovertemplate=f"%{{y:.2f}} {unit}",
             )
         )
     _add_markers(fig, markers, *_series_bounds(series))
@@ -136,10 +138,10 @@ def throughput(
 
 
 def error_rate(
-    series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window"
+    series: pd.DataFrame, markers: Sequence[ProductionChange] = (), *, empty_message: str = "No requests in this window",
+    title: str = "Failed requests", y_title: str = "failed requests (%)",
 ) -> go.Figure:
-    """Share of requests that failed, per version over time, in percent."""
-    title, y_title = "Error rate", "failed requests (%)"
+    """Share of requests that failed (the model call failed), per version over time, in percent."""
     if series.empty or series["count"].sum() == 0:
         return empty_figure(title, empty_message, TIME_AXIS, y_title, 300)
     fig = go.Figure()
@@ -154,6 +156,29 @@ def error_rate(
         )
     _add_markers(fig, markers, *_series_bounds(series))
     fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, TIME_AXIS, y_title, 300)
+
+
+REFUSAL_COLOURS = ("#D55E00", "#CC79A7", "#E69F00", "#56B4E9")
+
+
+def refusals(
+    series: pd.DataFrame, labels: dict[str, str], markers: Sequence[ProductionChange] = (), *,
+    empty_message: str = "No request was refused in this window",
+    title: str = "Refused requests by reason (API: answered 4xx, nothing predicted)", step_seconds: int = 60,
+) -> go.Figure:
+    """Refused requests per step, stacked by reason (``series``: bucket_start, reason, count)."""
+    y_title = f"refused requests per {step_seconds // 60} min" if step_seconds > 60 else "refused requests per minute"
+    if series.empty or series["count"].sum() == 0:
+        return empty_figure(title, empty_message, TIME_AXIS, y_title, 300)
+    fig = go.Figure()
+    for i, (reason, rows) in enumerate(series.sort_values("bucket_start").groupby("reason", sort=True)):
+        fig.add_trace(
+            go.Bar(x=_times(rows["bucket_start"]), y=rows["count"], name=labels.get(str(reason), str(reason)),
+                   marker_color=REFUSAL_COLOURS[i % len(REFUSAL_COLOURS)], hovertemplate="%{y:,} refused")
+        )
+    fig.update_layout(barmode="stack")
+    _add_markers(fig, markers, *_series_bounds(series))
     return _layout(fig, title, TIME_AXIS, y_title, 300)
 
 

@@ -18,8 +18,10 @@ from opscore.models import registry
 from opscore.models.registry import LedgerEntry, VersionInfo
 from opscore.models.version_metrics import headline_metrics, metric_label, metrics_side_by_side
 from opscore.serving import telemetry_queries
+from opscore.serving.telemetry_queries import VERSION_P95_DAYS
 from opscore.store import open_store
 from opscore.views.formatting import duration, when
+from opscore.views.sources import DEFAULT_SOURCE, traffic_source
 
 # Ledger entries the Versions page shows at a time; older ones are a click away.
 LEDGER_PAGE = 50
@@ -49,6 +51,8 @@ class VersionBoard:
     ledger: list[LedgerEntry]  # one page, newest first
     production_since: float | None = None
     older_ledger: int | None = None  # pass back as ``ledger_before`` for the next, older page; None: no more
+    # What the live figures cover, said beside them.
+    live_scope: str = ""
 
     def row(self, version_id: str | None) -> VersionRow | None:
         return next((r for r in self.rows if r.info.version_id == version_id), None)
@@ -91,8 +95,10 @@ def ledger_frame(entries: list[LedgerEntry]) -> pd.DataFrame:
     )
 
 
-def version_board(settings: Settings, ledger_before: int | None = None, ledger_limit: int | None = None) -> VersionBoard:
-    """Version history with live p95/error rate per version, aliases, rollback target and a ledger page.
+def version_board(settings: Settings, ledger_before: int | None = None, ledger_limit: int | None = None,
+                  source: str = DEFAULT_SOURCE) -> VersionBoard:
+    """Version history with live p95/error rate per version (of ``source``), aliases, rollback target and a
+    ledger page.
 
     The ledger is read a page at a time (``ledger_limit`` entries older than ``ledger_before``); the
     figures drawn from all of it (who first moved a version, time in production) come from queries
@@ -100,7 +106,7 @@ def version_board(settings: Settings, ledger_before: int | None = None, ledger_l
     """
     store = open_store(settings)
     found = registry.list_versions(store)
-    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store, source=source).set_index("version_id")
     limit = ledger_limit or LEDGER_PAGE
     page = registry.ledger_entries(store, limit=limit + 1, before_id=ledger_before)
     first_actor = registry.first_movers(store)
@@ -130,6 +136,8 @@ def version_board(settings: Settings, ledger_before: int | None = None, ledger_l
         ledger=page[:limit],
         production_since=latest[0].at if latest and latest[0].to_version else None,
         older_ledger=page[limit - 1].id if len(page) > limit else None,
+        live_scope=(f"{traffic_source(source).label} traffic ({traffic_source(source).counts}); p95 over each "
+                    f"version's last {VERSION_P95_DAYS:g} days with traffic, estimated from rollups"),
     )
 
 
@@ -144,14 +152,15 @@ class Comparison:
     live: pd.DataFrame  # measure, <left>, <right>
 
 
-def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
-    """Holdout metrics, schema differences (left -> right) and live figures of two versions."""
+def compare_versions(settings: Settings, left: str, right: str, source: str = DEFAULT_SOURCE) -> Comparison:
+    """Holdout metrics, schema differences (left -> right) and live figures (of ``source``) of two versions."""
     if left == right:
         raise BadInputError(f"pick two different versions to compare (both are {left!r})")
     store = open_store(settings)
     a, b = registry.get_version(store, left), registry.get_version(store, right)
     metrics = metrics_side_by_side(a, b)
-    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    summary = telemetry_queries.version_latency_summary(store, source=source).set_index("version_id")
+    traffic = traffic_source(source)
 
     def live(version_id: str, column: str) -> float | None:
         if version_id not in summary.index or not summary.loc[version_id, "count"]:
@@ -160,7 +169,7 @@ def compare_versions(settings: Settings, left: str, right: str) -> Comparison:
 
     measures = {"requests": ("count", "{:,.0f}"), "p95 latency": ("p95_ms", "{:,.1f} ms"),
                 "error rate": ("error_rate", "{:.2%}")}
-    live_frame = pd.DataFrame({"live (all logged traffic)": list(measures)} | {
+    live_frame = pd.DataFrame({f"live ({traffic.label} traffic)": list(measures)} | {
         version: ["—" if (v := live(version, column)) is None else shape.format(v) for column, shape in measures.values()]
         for version in (left, right)
     })

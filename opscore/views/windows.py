@@ -17,6 +17,7 @@ from opscore.config import Settings
 from opscore.exceptions import BadInputError
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
+from opscore.views.sources import DEFAULT_SOURCE
 
 # Time windows an operator picks from; None means "since the first logged prediction".
 WINDOWS: dict[str, float | None] = {
@@ -53,8 +54,9 @@ class Window:
         return 86400
 
 
-def resolve_window(settings: Settings, label: str, now: float | None = None) -> Window:
-    """The window an operator picked, ending now; "All time" starts at the first logged request."""
+def resolve_window(settings: Settings, label: str, now: float | None = None,
+                   source: str | None = DEFAULT_SOURCE) -> Window:
+    """The window an operator picked, ending now; "All time" starts at the first logged request (of ``source``)."""
     if label not in WINDOWS:
         raise BadInputError(f"unknown time window {label!r}; choose one of: {', '.join(WINDOWS)}")
     # Whole minutes, so the exact figures (raw rows) and the estimates (minute rollups) cover the same requests.
@@ -62,14 +64,13 @@ def resolve_window(settings: Settings, label: str, now: float | None = None) -> 
     length = WINDOWS[label]
     if length is not None:
         return Window(label, end - length, end)
-    summary = telemetry_queries.version_latency_summary(open_store(settings))
-    first = float(summary["first_at"].min()) if not summary.empty else end - 3600
-    return Window(label, math.floor(first / 60) * 60, end)
+    first = telemetry_queries.first_traffic_at(open_store(settings), source=source)
+    return Window(label, math.floor((first if first is not None else end - 3600) / 60) * 60, end)
 
 
 def window_series(settings: Settings, window: Window, version_id: str | None = None,
-                  now: float | None = None) -> pd.DataFrame:
-    """Per-step traffic and latency per version over ``window``, from the rollups.
+                  now: float | None = None, source: str | None = DEFAULT_SOURCE) -> pd.DataFrame:
+    """Per-step traffic and latency per version over ``window`` (of ``source``), from the rollups.
 
     Steps without requests are filled in (zero requests, no latency), so a quiet spell reads as zero
     traffic rather than a line drawn across it. Requests per second divide by the part of each step
@@ -78,7 +79,7 @@ def window_series(settings: Settings, window: Window, version_id: str | None = N
     """
     step = window.step_seconds
     series = telemetry_queries.latency_series(open_store(settings), window.start, window.end, version_id=version_id,
-                                      step_seconds=step)
+                                              source=source, step_seconds=step)
     if series.empty:
         return series
     grid = pd.MultiIndex.from_product(
@@ -86,11 +87,19 @@ def window_series(settings: Settings, window: Window, version_id: str | None = N
         names=["bucket_start", "version_id"],
     )
     series = series.set_index(["bucket_start", "version_id"]).reindex(grid).reset_index()
-    series[["count", "errors"]] = series[["count", "errors"]].fillna(0).astype("int64")
+    series[["count", "errors", "rows"]] = series[["count", "errors", "rows"]].fillna(0).astype("int64")
     now = time.time() if now is None else now
     starts = series["bucket_start"].astype(float)
     covered = (starts + window.step_seconds).clip(upper=now) - starts.clip(lower=window.start)
     series["rps"] = series["count"] / covered.clip(lower=1.0)
+    series["rows_per_s"] = series["rows"] / covered.clip(lower=1.0)
     return series
+
+
+def refusal_series(settings: Settings, window: Window, version_id: str | None = None,
+                   source: str | None = DEFAULT_SOURCE) -> pd.DataFrame:
+    """Refused requests per step and reason over ``window`` (bucket_start, reason, count), from the store."""
+    return telemetry_queries.refusal_series(open_store(settings), window.start, window.end, version_id=version_id,
+                                            source=source, step_seconds=window.step_seconds)
 
 

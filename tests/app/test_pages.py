@@ -33,9 +33,10 @@ def test_empty_workspace_offers_the_demo_to_an_operator_only(workspace):
 
 def test_empty_pages_say_what_is_missing(workspace):
     latency = run_page("pages/latency.py")
-    figures = latency.get("plotly_chart")
-    assert len(figures) == 3
-    assert all("No requests logged" in f.proto.spec for f in figures)
+    figures = {f.key: f.proto.spec for f in latency.get("plotly_chart")}
+    assert list(figures) == ["percentiles", "throughput", "rows", "errors", "refused"]
+    assert all("No API traffic logged" in figures[key] for key in ("percentiles", "throughput", "rows", "errors"))
+    assert "No request was refused" in figures["refused"]
     live = run_page("pages/live.py")
     assert any("No predictions logged yet" in c.value for c in live.caption)
     assert any("needs a production version" in i.value for i in live.info)
@@ -70,6 +71,28 @@ def test_sidebar_choices_persist_across_pages(demo_workspace):
     assert at.selectbox(key="window").value == "Last hour"
     assert at.selectbox(key="version_filter").value == "v1"
     assert {m.label: m.value for m in at.metric}["Requests"] == "150"
+
+
+def test_traffic_sources_are_shown_apart_and_the_choice_persists(demo_workspace):
+    from opscore.demo.credit_data import credit_applications
+    from opscore.serving.predictor import score_frame
+    from opscore.serving.telemetry_writer import TelemetryWriter
+
+    writer = TelemetryWriter(demo_workspace).start()
+    score_frame(demo_workspace, credit_applications(n_rows=40, seed=21).drop(columns="default"), source="batch",
+                telemetry=writer)
+    assert writer.close()
+    at = run_page("pages/latency.py")
+    assert at.selectbox(key="source_filter").value == "api"
+    assert {m.label: m.value for m in at.metric}["Requests"] == "300"  # the file scored is not API traffic
+    at.selectbox(key="source_filter").set_value("batch").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows scored"] == "40" and metrics["Refused"] == "0"
+    titles = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert any("Rows scored per second (batch scoring" in spec for spec in titles)
+    at.switch_page("pages/overview.py").run()
+    assert at.selectbox(key="source_filter").value == "batch"
+    assert {m.label: m.value for m in at.metric}["Rows scored / min"] == f"{40 / (24 * 60):,.1f}"
 
 
 @pytest.mark.slow

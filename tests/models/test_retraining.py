@@ -78,6 +78,33 @@ def test_labelled_traffic_is_added_when_asked(trained):
     assert outcome.candidate.training_rows == 1_650
 
 
+def test_only_the_newest_labelled_rows_are_read(trained, monkeypatch):
+    """Retraining keeps the newest MAX_TRAFFIC_ROWS labelled rows: the database picks them, so the
+    rows read stay bounded however much labelled traffic has piled up."""
+    store = open_store(trained)
+    writer = TelemetryWriter(trained).start()
+    score_frame(trained, credit_applications(n_rows=200, seed=12).drop(columns="default"), source="api",
+                telemetry=writer)
+    writer.close()
+    logged = recent_predictions(store, limit=200)  # newest first
+    record_feedback(store, [{"request_id": r, "label": i % 2} for i, r in enumerate(logged["request_id"])])
+    monkeypatch.setattr(retraining, "MAX_TRAFFIC_ROWS", 40)
+    read: list[int] = []
+    real = retraining.labelled_predictions
+
+    def counting(*args, **kwargs):
+        table = real(*args, **kwargs)
+        read.append(len(table))
+        return table
+
+    monkeypatch.setattr(retraining, "labelled_predictions", counting)
+    outcome = retraining.retrain(trained, "v1", include_labelled_traffic=True, actor=ALICE)
+    assert read == [40], f"read {read} labelled rows to keep 40"
+    assert outcome.sources["labelled production traffic"] == 40
+    newest = set(logged["request_id"].head(40))
+    assert set(real(store, newest=40)["request_id"]) == newest
+
+
 def test_only_operators_retrain(trained):
     with pytest.raises(PermissionDenied):
         retraining.retrain(trained, "v1", actor=Actor("viewer", "viewer", "dashboard"))

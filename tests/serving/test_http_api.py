@@ -22,6 +22,7 @@ from opscore.serving import predictor
 from opscore.serving.http_api import create_app
 from opscore.serving.predictor import load_version
 from opscore.store import open_store, predictions
+from opscore.views import latency, live, overview
 
 AUTH = {"Authorization": "Bearer test-token"}
 CLI = Actor("ann", "operator", "cli")
@@ -296,6 +297,64 @@ def test_health_and_metrics(client):
     if client.app.state.serving.batcher is not None:
         assert "opscore_batch_size_sum 4.0" in text
     assert client.get("/docs").status_code == 200
+
+
+def refused_in_metrics(client: TestClient) -> dict[str, float]:
+    """opscore_requests_refused_total of version v1 per reason, as Prometheus scrapes it."""
+    out = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('opscore_requests_refused_total{model_version="v1",reason="'):
+            out[line.split('reason="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_a_64_row_request_counts_as_one_request_and_64_rows(client, trained):
+    assert client.post("/predict", json={"instances": demo_rows(64)}).status_code == 200
+    flush(client)
+    assert logged(trained) == 64
+    report = latency.latency_report(trained, "Last hour")
+    assert (report.estimated["count"], report.estimated["rows"]) == (1, 64)
+    assert (report.exact["count"], report.exact["rows"]) == (1, 64)
+    assert report.per_version[["requests", "rows"]].values.tolist() == [[1, 64]]
+    assert (report.series["count"].sum(), report.series["rows"].sum()) == (1, 64)
+    view = overview.overview(trained, "Last hour")
+    assert (view.requests, view.rows) == (1, 64)
+    feed = live.live_feed(trained)
+    assert (feed.stats["requests"], feed.stats["count"]) == (1, 64)
+    text = client.get("/metrics").text
+    assert 'opscore_prediction_latency_seconds_count{model_version="v1"} 1.0' in text
+    assert 'opscore_predictions_total{model_version="v1"} 64.0' in text
+
+
+def test_a_flood_of_malformed_requests_shows_as_refused(client, trained):
+    for _ in range(1_000):
+        response = client.post("/predict", content=b"instances: all of them", headers={"content-type": "application/json"})
+        assert response.status_code == 422
+    flush(client)
+    assert logged(trained) == 0
+    assert refused_in_metrics(client) == {"malformed_body": 1_000.0}
+    report = latency.latency_report(trained, "Last hour")
+    assert report.refused_total == 1_000
+    assert report.refused[["reason", "requests"]].values.tolist() == [["malformed_body", 1_000]]
+    assert report.refused_series["count"].sum() == 1_000
+    assert report.estimated["count"] == 0  # nothing was predicted: no request figures, but not invisible
+    assert overview.overview(trained, "Last hour").refused == 1_000
+
+
+def test_each_refusal_is_counted_under_its_reason(trained):
+    settings = replace(trained, max_instances_per_request=10)
+    with TestClient(create_app(settings)) as c:
+        bad_row = dict(demo_rows(1)[0], age="forty")
+        assert c.post("/predict", json={"instances": [bad_row, *demo_rows(3)]}).status_code == 422
+        assert c.post("/predict", json={"instances": demo_rows(11)}).status_code == 413
+        assert c.post("/predict", content=b"", headers={"content-type": "application/json"}).status_code == 422
+        assert c.post("/predict", json={"instances": demo_rows(2)}).status_code == 200
+        assert refused_in_metrics(c) == {"invalid_rows": 1.0, "too_large": 1.0, "malformed_body": 1.0}
+        flush(c)
+    report = latency.latency_report(trained, "Last hour")
+    assert dict(report.refused[["reason", "requests"]].values.tolist()) == {
+        "invalid_rows": 1, "too_large": 1, "malformed_body": 1}
+    assert (report.estimated["count"], report.estimated["rows"]) == (1, 2)
 
 
 def test_without_a_production_version_predict_and_health_say_so(workspace):

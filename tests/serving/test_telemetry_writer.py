@@ -234,7 +234,7 @@ def test_latency_series_splits_versions_filters_and_steps(any_workspace):
                                 source="api" if i % 4 < 2 else "shadow") for i in range(600)])
     per_minute = telemetry_queries.latency_series(store, start, start + 600)
     assert list(per_minute.columns) == ["bucket_start", "version_id", "count", "errors", "error_rate", "rps",
-                                        "mean_ms", "p50_ms", "p95_ms", "p99_ms"]
+                                        "mean_ms", "p50_ms", "p95_ms", "p99_ms", "rows", "rows_per_s"]
     assert len(per_minute) == 20 and set(per_minute["version_id"]) == {"v1", "v2"}
     assert (per_minute["count"] == 30).all()
     assert per_minute["rps"].tolist() == pytest.approx([0.5] * 20)
@@ -335,3 +335,140 @@ def test_a_running_writer_enforces_retention_itself(workspace):
     writer.close()
     assert writer.retention_removed == 25 and raw_count(store) == 1
     assert telemetry_queries.window_percentiles(store, NOW - 41 * 86_400, NOW - 39 * 86_400)["count"] == 25
+
+
+def request_of(first: int, rows: int, *, at: float, latency: float, status: str = "ok",
+               source: str = "api") -> list[PredictionRecord]:
+    """The records of one ``rows``-row request as the service logs it: each row with the request's
+    latency, the first row opening the request."""
+    records = [record(first + k, at=at, latency=latency, status=status, source=source) for k in range(rows)]
+    for k, r in enumerate(records):
+        r.request_rows = rows if k == 0 else 0
+    return records
+
+
+def test_a_64_row_request_is_one_request_of_64_rows(any_workspace):
+    store = open_store(any_workspace)
+    start = (NOW // 60 - 10) * 60
+    # One 64-row request at 200 ms, then 36 single-row requests at 10 ms, in the same minute.
+    records = request_of(0, 64, at=start + 1, latency=200.0)
+    records += [record(100 + k, at=start + 2 + k, latency=10.0) for k in range(36)]
+    _log(any_workspace, records)
+    for figures in (telemetry_queries.window_percentiles(store, start, start + 60),
+                    telemetry_queries.exact_percentiles(store, start, start + 60)):
+        assert (figures["count"], figures["rows"]) == (37, 100)
+        # Counted by rows, the slow request would be 64 % of the traffic and its latency the median.
+        assert abs(figures["p50_ms"] - 10.0) <= _bucket_width(10.0)
+        assert figures["mean_ms"] == pytest.approx((200.0 + 36 * 10.0) / 37)
+    series = telemetry_queries.latency_series(store, start, start + 60)
+    assert series[["count", "rows"]].values.tolist() == [[37, 100]]
+    assert series["rps"].item() == pytest.approx(37 / 60) and series["rows_per_s"].item() == pytest.approx(100 / 60)
+    summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    assert (summary.loc["v1", "count"], summary.loc["v1", "rows"]) == (37, 100)
+    live = telemetry_queries.live_window(store, 1_000)
+    assert (live["count"], live["requests"]) == (100, 37)
+    assert live["avg_latency_ms"] == pytest.approx((200.0 + 36 * 10.0) / 37)
+
+
+def test_a_failed_request_counts_once_however_many_rows(workspace):
+    store = open_store(workspace)
+    start = (NOW // 60 - 10) * 60
+    _log(workspace, request_of(0, 50, at=start + 1, latency=5.0, status="error")
+         + [record(100 + k, at=start + 2, latency=5.0) for k in range(3)])
+    figures = telemetry_queries.window_percentiles(store, start, start + 60)
+    assert (figures["count"], figures["errors"], figures["rows"]) == (4, 1, 53)
+    with store.read() as conn:
+        row_errors = conn.execute(select(latency_rollups.c.row_errors)).scalar_one()
+    assert row_errors == 50
+
+
+def test_sources_stay_apart(workspace):
+    store = open_store(workspace)
+    start = (NOW // 60 - 10) * 60
+    _log(workspace, [record(k, at=start + 1, latency=8.0) for k in range(20)]
+         + [record(100 + k, at=start + 2, latency=0.3, source="batch") for k in range(500)])
+    api = telemetry_queries.window_percentiles(store, start, start + 60, source="api")
+    batch = telemetry_queries.window_percentiles(store, start, start + 60, source="batch")
+    assert (api["count"], batch["count"]) == (20, 500)
+    assert abs(api["p95_ms"] - 8.0) <= _bucket_width(8.0)
+    assert telemetry_queries.exact_percentiles(store, start, start + 60, source="api")["count"] == 20
+    assert telemetry_queries.live_window(store, 1_000, source="api")["count"] == 20
+    assert set(telemetry_queries.recent_predictions(store, limit=50, source="api")["source"]) == {"api"}
+    assert telemetry_queries.first_traffic_at(store, source="batch") == start
+
+
+def test_refusals_are_counted_by_reason_and_written_with_the_next_batch(any_workspace):
+    store = open_store(any_workspace)
+    writer = TelemetryWriter(replace(any_workspace, telemetry_flush_seconds=0.02)).start()
+    start = (NOW // 120 - 10) * 120
+    for k in range(1_000):
+        writer.count_refusal("v1", "malformed_body", at=start + k % 60)
+    for _ in range(3):
+        writer.count_refusal("v1", "too_large", at=start + 61)
+    writer.count_refusal("v2", "invalid_rows", at=start + 5)
+    assert writer.flush(timeout=30)
+    assert writer.stats.backlog == 0 and raw_count(store) == 0  # refusals log no prediction
+    series = telemetry_queries.refusal_series(store, start, start + 120)
+    totals = series.groupby("reason")["count"].sum().to_dict()
+    assert totals == {"malformed_body": 1_000, "too_large": 3, "invalid_rows": 1}
+    only_v1 = telemetry_queries.refusal_series(store, start, start + 120, version_id="v1", step_seconds=120)
+    assert only_v1.values.tolist() == [[start, "malformed_body", 1_000], [start, "too_large", 3]]
+    # Counts merge with what is stored already, and nothing counted before close is lost.
+    writer.count_refusal("v1", "malformed_body", at=start + 30)
+    assert writer.close(timeout=30)
+    assert telemetry_queries.refusal_series(store, start, start + 60, version_id="v1")["count"].sum() == 1_001
+
+
+def test_a_running_writer_enforces_rollup_retention(workspace):
+    settings = replace(workspace, retention_days=30, rollup_retention_days=400, retention_check_seconds=0.0,
+                       telemetry_flush_seconds=0.02)
+    store = open_store(settings)
+    writer = TelemetryWriter(settings).start()
+    writer.count_refusal("v1", "malformed_body", at=NOW - 500 * 86_400)
+    writer.count_refusal("v1", "malformed_body", at=NOW - 100 * 86_400)
+    writer.submit_many([record(i, at=NOW - 500 * 86_400) for i in range(5)]
+                       + [record(100 + i, at=NOW - 100 * 86_400) for i in range(7)] + [record(200, at=NOW)])
+    assert writer.flush(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and telemetry_queries.window_percentiles(
+            store, NOW - 501 * 86_400, NOW - 499 * 86_400)["count"]:
+        time.sleep(0.02)  # the writer's loop wakes every flush interval and checks retention
+    writer.close()
+    assert telemetry_queries.window_percentiles(store, NOW - 501 * 86_400, NOW - 499 * 86_400)["count"] == 0
+    assert telemetry_queries.window_percentiles(store, NOW - 101 * 86_400, NOW - 99 * 86_400)["count"] == 7
+    refused = telemetry_queries.refusal_series(store, NOW - 501 * 86_400, NOW)
+    assert refused["count"].sum() == 1, "refusals past rollup_retention_days go too"
+    with pytest.raises(BadInputError):
+        telemetry_writer.apply_rollup_retention(store, -1)
+
+
+def test_version_summary_sums_in_sql_and_reads_only_a_bounded_window(any_workspace):
+    """The per-version summary must not read every rollup row ever written: totals are summed by the
+    database, and only each version's last VERSION_P95_DAYS with traffic are read for its p95."""
+    store = open_store(any_workspace)
+    days = telemetry_queries.VERSION_P95_DAYS
+    # A request every hour for 3 x VERSION_P95_DAYS days, by two versions: one rollup row each.
+    hours = int(3 * days * 24)
+    old_latency, new_latency = 50.0, 10.0
+    _log(any_workspace, [record(i, at=NOW - (hours - i) * 3600, version="v1" if i % 2 else "v2",
+                                latency=old_latency if i < hours - days * 24 else new_latency)
+                         for i in range(hours)])
+    statements: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
+        if "latency_rollups" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        summary = telemetry_queries.version_latency_summary(store).set_index("version_id")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    # What the database handed back for those statements, re-run as they were sent.
+    with store.engine.connect() as conn:
+        fetched = sum(len(conn.exec_driver_sql(sql, params).fetchall()) for sql, params in statements)
+    within = 2 * days * 24  # the rows of both versions' last VERSION_P95_DAYS (one an hour)
+    assert fetched <= 2 + within + 2, f"{fetched} rollup rows read for a summary of 2 versions"
+    assert summary.loc["v1", "count"] + summary.loc["v2", "count"] == hours
+    assert summary.loc["v1", "first_at"] == (NOW - (hours - 1) * 3600) // 60 * 60
+    assert abs(summary.loc["v1", "p95_ms"] - new_latency) <= _bucket_width(new_latency)

@@ -78,14 +78,14 @@ def test_live_feed_shows_labels_as_they_were_sent(served):
     assert live.live_feed(served, limit=2).recent["label"].tolist() == ["1", ""]
 
 
-def log_at(settings, rows: int, at: float, latency_ms: float, errors: int = 0) -> None:
+def log_at(settings, rows: int, at: float, latency_ms: float, errors: int = 0, source: str = "api") -> None:
     """``rows`` real predictions by production, logged as if made at ``at`` with a given latency."""
     from opscore.data.features import validate_frame
     from opscore.serving.predictor import prediction_records, production_version
 
     loaded = production_version(settings)
     valid = validate_frame(loaded.schema, credit_applications(n_rows=rows, seed=13).drop(columns="default"))
-    records = prediction_records(loaded, valid.frame, loaded.predict_frame(valid.frame), source="api",
+    records = prediction_records(loaded, valid.frame, loaded.predict_frame(valid.frame), source=source,
                                  latency_ms=latency_ms, at=at)
     for record in records[:errors]:
         record.status, record.prediction, record.error = "error", None, "model call failed"
@@ -127,3 +127,27 @@ def test_quiet_steps_read_as_zero_traffic(trained):
     assert busy["rps"].tolist()[0] == pytest.approx(1.0)
     quiet = series[series["count"] == 0]
     assert (quiet["rps"] == 0).all() and quiet["p95_ms"].isna().all()
+
+
+def test_batch_scoring_never_moves_the_services_figures(trained):
+    now = time.time()
+    log_at(trained, 100, now - 600, latency_ms=10.0)
+    before = (overview.overview(trained, "Last hour"), latency.latency_report(trained, "Last hour"),
+              live.live_feed(trained))
+    # A big file scored in the same minutes: each row timed as its share of a chunk, some slow.
+    log_at(trained, 400, now - 590, latency_ms=0.2, source="batch")
+    log_at(trained, 50, now - 580, latency_ms=900.0, errors=50, source="batch")
+    view, report, feed = (overview.overview(trained, "Last hour"), latency.latency_report(trained, "Last hour"),
+                          live.live_feed(trained))
+    assert (view.requests, view.p95_ms, view.errors) == (before[0].requests, before[0].p95_ms, 0)
+    assert report.estimated == before[1].estimated and report.exact == before[1].exact
+    assert report.per_version.equals(before[1].per_version)
+    assert feed.stats == before[2].stats and set(feed.recent["source"]) == {"api"}
+    # The batch rows are there, on their own, when asked for.
+    batch = latency.latency_report(trained, "Last hour", source="batch")
+    assert (batch.estimated["count"], batch.estimated["errors"]) == (450, 50)
+    assert batch.source.throughput_title.startswith("Rows scored per second (batch scoring")
+    assert overview.overview(trained, "Last hour", source="batch").requests == 450
+    assert live.live_feed(trained, source="batch").stats["count"] == 450
+    with pytest.raises(BadInputError, match="unknown traffic source"):
+        overview.overview(trained, "Last hour", source="nightly")

@@ -26,8 +26,8 @@ def axis_titles(fig) -> tuple[str, str]:
 
 def test_latency_percentiles_draw_p50_p95_p99_per_version_in_milliseconds():
     data = series()
-    fig = plots.latency_percentiles(data)
-    assert fig.layout.title.text == "Latency percentiles per version"
+    fig = plots.latency_percentiles(data, title="Request latency per version (API, one per HTTP request)")
+    assert fig.layout.title.text == "p50 / p95 / p99 request latency per version (API, one per HTTP request)"
     assert axis_titles(fig) == ("time (UTC)", "latency (ms)")
     names = [trace.name for trace in fig.data]
     assert names == ["v1 p50", "v1 p95", "v1 p99", "v2 p50", "v2 p95", "v2 p99"]
@@ -41,7 +41,7 @@ def test_latency_percentiles_draw_p50_p95_p99_per_version_in_milliseconds():
 
 def test_a_glance_shows_p95_only():
     fig = plots.latency_percentiles(series(), percentiles=("p95_ms",))
-    assert fig.layout.title.text == "p95 latency per version"
+    assert fig.layout.title.text == "p95 request latency per version"
     assert [trace.name for trace in fig.data] == ["v1 p95", "v2 p95"]
 
 

@@ -90,7 +90,7 @@ def test_compare_versions_side_by_side(served):
     better_loss = "v2" if v2.metrics["log_loss"] < v1.metrics["log_loss"] else "v1"
     assert metrics.loc["log loss", "better"] == better_loss  # lower log loss wins
     assert comparison.schema_differences == []
-    live = comparison.live.set_index("live (all logged traffic)")
+    live = comparison.live.set_index("live (API traffic)")
     assert live.loc["requests", "v1"] == "120" and live.loc["requests", "v2"] == "80"
     assert live.loc["error rate", "v1"] == "0.00%" and live.loc["p95 latency", "v2"].endswith(" ms")
     with pytest.raises(BadInputError, match="two different"):
