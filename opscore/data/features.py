@@ -200,6 +200,11 @@ def validate_records(schema: FeatureSchema, records: list[Any], first_row: int =
     return ValidatedRows(frame, valid_rows, errors, warnings, extras)
 
 
+def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, missing cells as None (what the API receives and the log keeps)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
 def validate_frame(schema: FeatureSchema, frame: pd.DataFrame, first_row: int = 0) -> ValidatedRows:
     """Validate a table (CSV upload, batch file): missing columns fail every row, cells are checked."""
     missing = [name for name in schema.names if name not in frame.columns]
@@ -207,8 +212,7 @@ def validate_frame(schema: FeatureSchema, frame: pd.DataFrame, first_row: int = 
         raise BadInputError(
             f"missing column(s) {', '.join(repr(m) for m in missing)}; expected {', '.join(schema.names)}"
         )
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return validate_records(schema, records, first_row)
+    return validate_records(schema, frame_to_records(frame), first_row)
 
 
 def _typed_frame(schema: FeatureSchema, columns: dict[str, list[Any]]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from opscore.data.features import frame_to_records
 from opscore.demo.credit_data import TARGET, credit_applications
 from opscore.exceptions import BadInputError, OpscoreError
 
@@ -106,7 +107,7 @@ class Population:
         if level not in self._records:
             # One seed for every level: row i is the same applicant, more or less stressed.
             frame = credit_applications(self.pool_rows, seed=self.plan.seed, shift=level / (_SHIFT_LEVELS - 1))
-            self._records[level] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+            self._records[level] = frame_to_records(frame)
         return self._records[level]
 
     def draw(self, shift: float, new_category_share: float | None = None) -> tuple[dict[str, Any], Any]:

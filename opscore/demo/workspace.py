@@ -38,13 +38,12 @@ from opscore.exceptions import ConflictError
 from opscore.models import artifacts, registry
 from opscore.models.registry import VersionInfo
 from opscore.models.retraining import retrain
-from opscore.models.training import train_version
+from opscore.models.training import Progress, no_progress, train_version
 from opscore.serving.feedback import record_feedback
-from opscore.serving.predictor import LoadedVersion, load_version, single_threaded
-from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
+from opscore.serving.predictor import LoadedVersion, load_version, request_records, single_threaded
+from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import Store, metadata, open_store, schema_info
 
-Progress = Callable[[str, float], None]
 DEMO_ACTOR = Actor("demo", "system", "system")
 MARKER_FILE = "demo_workspace.json"
 HOUR = 3_600.0
@@ -61,9 +60,6 @@ LABEL_MEAN_DELAY, LABEL_SHARE = 40 * 60.0, 0.85
 # Rows per request: mostly single applications, sometimes a batch from a partner system.
 REQUEST_SIZES = (1, 1, 1, 2, 2, 3, 4, 4, 8, 16)
 
-
-def _quiet(_stage: str, _fraction: float) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ class _Served:
     label: int
 
 
-def build_demo(settings: Settings, actor: Actor, progress: Progress = _quiet, *, fresh: bool = False,
+def build_demo(settings: Settings, actor: Actor, progress: Progress = no_progress, *, fresh: bool = False,
                now: float | None = None, scale: float = 1.0) -> DemoOutcome:
     """Fill an empty workspace (or, with ``fresh``, rebuild a demo one) with a day of real traffic.
 
@@ -196,17 +192,11 @@ def _serve(loaded: LoadedVersion, times: np.ndarray, now: float, population: Pop
             rows = validate_records(loaded.schema, records)
             scores = loaded.predict_frame(rows.frame)
             latency_ms = (time.perf_counter() - began) * 1000
-            probability = scores.positive_probability()
             ids = [uuid.uuid4().hex for _ in drawn]
-            # Logged as the service logs a request (source "api", the first row opening it): the demo's
+            # Logged as the service logs a request (source "api", one request of N rows): the demo's
             # traffic stands for the service's, and the pages show the service's traffic by default.
-            writer.submit_many(
-                PredictionRecord(ids[i], at, loaded.version_id, "api", latency_ms, "ok",
-                                 {name: records[i].get(name) for name in names}, scores.predictions[i],
-                                 probability[i] if probability is not None else None,
-                                 request_rows=len(drawn) if i == 0 else 0)
-                for i in range(len(drawn))
-            )
+            writer.submit_many(request_records(loaded.version_id, [{name: r.get(name) for name in names} for r in records],
+                                               scores, source="api", latency_ms=latency_ms, request_ids=ids, at=at))
             served += [_Served(ids[i], at, label) for i, (_, label) in enumerate(drawn)]
             position += len(drawn)
             if len(served) % 200 < len(drawn):

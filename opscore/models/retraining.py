@@ -24,17 +24,13 @@ from opscore.exceptions import BadInputError
 from opscore.models import artifacts, claims, registry
 from opscore.models.registration import refit_estimator
 from opscore.models.registry import VersionInfo
-from opscore.models.training import train_version
+from opscore.models.training import Progress, no_progress, train_version
 from opscore.models.version_metrics import metrics_side_by_side
 from opscore.store import Store, open_store, predictions
 
-Progress = Callable[[str, float], None]
 # The newest labelled requests are the ones worth learning from; older ones are already well covered.
 MAX_TRAFFIC_ROWS = 100_000
 
-
-def _quiet(_stage: str, _fraction: float) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -140,7 +136,7 @@ def retrain(
     *,
     actor: Actor,
     version_id: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     clock: Callable[[], float] = time.time,
 ) -> RetrainOutcome:
     """Train a candidate on ``base_version``'s data plus ``extra_frame`` (a frame or uploaded CSV bytes)

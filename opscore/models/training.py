@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from opscore.access.actors import SYSTEM, Actor
 from opscore.config import Settings
 from opscore.data.datasets import check_training_frame, fingerprint
-from opscore.data.features import infer_schema
+from opscore.data.features import frame_to_records, infer_schema
 from opscore.data.profile import reference_profile
 from opscore.exceptions import BadInputError, ConflictError
 from opscore.models import artifacts, claims, registry
@@ -57,7 +57,8 @@ class Estimator:
     artifact_name: str = artifacts.ARTIFACT
 
 
-def _quiet(_stage: str, _fraction: float) -> None:
+def no_progress(_stage: str, _fraction: float) -> None:
+    """The progress callback of a caller that shows none (every long step takes one)."""
     return None
 
 
@@ -90,8 +91,7 @@ def positive_scores(model: Any, features: pd.DataFrame, task: str) -> np.ndarray
 
 def input_example(features: pd.DataFrame) -> list[dict[str, Any]]:
     """A few rows the pre-flight check scores before any alias move."""
-    head = features.head(5)
-    return head.astype(object).where(head.notna(), None).to_dict(orient="records")
+    return frame_to_records(features.head(5))
 
 
 def write_version_files(settings: Settings, info: VersionInfo, model: Any, *, profile: dict[str, Any],
@@ -155,7 +155,7 @@ def train_version(
     parent_version: str | None = None,
     notes: str = "",
     then: str = "candidate",
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
     estimator: Estimator | None = None,
     clock: Callable[[], float] = time.time,
 ) -> TrainingOutcome:

@@ -40,12 +40,11 @@ from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unaut
 from opscore.models import registry
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
-from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, single_threaded
+from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
 from opscore.serving.telemetry_writer import (
     INVALID_ROWS,
     MALFORMED_BODY,
     TOO_LARGE,
-    PredictionRecord,
     TelemetryWriter,
 )
 from opscore.store import Store, open_store
@@ -431,18 +430,9 @@ def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, An
     at = time.time()
     latency_ms = (time.perf_counter() - arrived) * 1000
     names = version.schema.names
-    probability = scores.positive_probability() if scores is not None else None
-    serving.writer.submit_many(
-        PredictionRecord(
-            request_ids[i], at, version.version_id, "api", latency_ms, "ok" if error is None else "error",
-            {name: instance.get(name) for name in names},
-            scores.predictions[i] if scores is not None else None,
-            probability[i] if probability is not None else None,
-            error,
-            len(instances) if i == 0 else 0,
-        )
-        for i, instance in enumerate(instances)
-    )
+    features = [{name: instance.get(name) for name in names} for instance in instances]
+    serving.writer.submit_many(request_records(version.version_id, features, scores, source="api",
+                                               latency_ms=latency_ms, request_ids=request_ids, at=at, error=error))
     return request_ids
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from opscore.config import Settings
-from opscore.data.features import FeatureSchema, Problem, validate_frame
+from opscore.data.features import FeatureSchema, Problem, frame_to_records, validate_frame
 from opscore.exceptions import NotFoundError, OpscoreError
 from opscore.models import registry
 from opscore.models.registry import VersionInfo
@@ -218,23 +218,34 @@ class ProductionModel:
                 self.last_error = str(exc)
 
 
-def prediction_records(loaded: LoadedVersion, rows: pd.DataFrame, scores: Scores, *, source: str,
-                       latency_ms: float, request_ids: list[str] | None = None,
-                       at: float | None = None) -> list[PredictionRecord]:
-    """Telemetry records for rows scored together (``latency_ms`` is per row).
+def request_records(version_id: str, features: list[dict[str, Any]], scores: Scores | None, *, source: str,
+                    latency_ms: float, request_ids: list[str], at: float, error: str | None = None,
+                    one_request: bool = True) -> list[PredictionRecord]:
+    """Telemetry records for rows answered together: one per row, in the order given.
 
-    Each row is logged as a request of its own, timed as its share of the call: batch and dashboard
-    pages count rows scored, and their figures are kept apart from the service's by ``source``.
+    With ``one_request`` the rows are one request of N rows (the first row opens it and carries its
+    latency, so the request counts once); otherwise each row is a request of its own, timed by
+    ``latency_ms`` as its share of the call (batch scoring, the dashboard).
     """
-    at = time.time() if at is None else at
-    features = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    probability = scores.positive_probability()
-    ids = request_ids or [f"{source}-{uuid.uuid4().hex}" for _ in range(len(features))]
+    probability = scores.positive_probability() if scores is not None else None
+    n = len(features)
     return [
-        PredictionRecord(ids[i], at, loaded.version_id, source, latency_ms, "ok", features[i],
-                         scores.predictions[i], None if probability is None else probability[i])
-        for i in range(len(features))
+        PredictionRecord(request_ids[i], at, version_id, source, latency_ms, "ok" if error is None else "error",
+                         features[i], scores.predictions[i] if scores is not None else None,
+                         probability[i] if probability is not None else None, error,
+                         (n if i == 0 else 0) if one_request else 1)
+        for i in range(n)
     ]
+
+
+def prediction_records(loaded: LoadedVersion, rows: pd.DataFrame, scores: Scores | None, *, source: str,
+                       latency_ms: float, request_ids: list[str] | None = None, at: float | None = None,
+                       error: str | None = None) -> list[PredictionRecord]:
+    """Records for a table scored row by row (each row a request of its own, ``latency_ms`` per row)."""
+    features = frame_to_records(rows)
+    ids = request_ids or [f"{source}-{uuid.uuid4().hex}" for _ in range(len(features))]
+    return request_records(loaded.version_id, features, scores, source=source, latency_ms=latency_ms,
+                           request_ids=ids, at=time.time() if at is None else at, error=error, one_request=False)
 
 
 @dataclass
@@ -327,13 +338,8 @@ def _score_chunk(loaded: LoadedVersion, rows: pd.DataFrame, positions: list[int]
             error_text[position] = message
         result.errors.append(Problem(positions[0], None, f"{message} (rows {positions[0]}-{positions[-1]})"))
         if telemetry is not None:
-            at = time.time()
-            features = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-            telemetry.submit_many(
-                PredictionRecord(f"{source}-{uuid.uuid4().hex}", at, loaded.version_id, source, latency_ms, "error",
-                                 features[i], None, None, message)
-                for i in range(len(positions))
-            )
+            telemetry.submit_many(prediction_records(loaded, rows, None, source=source, latency_ms=latency_ms,
+                                                     error=message))
         return
     latency_ms = (time.perf_counter() - started) * 1000 / len(positions)
     for i, position in enumerate(positions):

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from opscore.access import tokens
@@ -20,8 +14,8 @@ from opscore.access.actors import Actor
 from opscore.cli import main as cli
 from opscore.demo.simulate import NEW_CATEGORY, Population, TrafficPlan, simulate
 from opscore.exceptions import BadInputError
-from opscore.serving.http_api import create_app
 from opscore.store import open_store, predictions
+from tests.local_servers import live_server
 
 
 def test_a_plan_that_cannot_run_is_refused_naming_the_setting():
@@ -78,24 +72,6 @@ def test_every_malformed_request_is_refused_by_the_service(trained):
         assert conn.execute(select(predictions.c.id)).first() is None
 
 
-@contextlib.contextmanager
-def live_server(settings) -> Iterator[str]:
-    """The app under uvicorn in a thread on a free loopback port; stopped (and flushed) afterwards."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
 
 
 def test_a_short_run_drifts_refuses_what_is_malformed_and_labels_what_it_answered(trained):

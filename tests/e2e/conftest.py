@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_browser import CHROMIUM, LAUNCH_ARGS, ROOT, free_port, running
+from dashboard_browser import CHROMIUM, LAUNCH_ARGS, ROOT, running
+
+from tests.local_servers import free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

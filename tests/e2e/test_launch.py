@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from dashboard_browser import free_port, open_dashboard, running
+from dashboard_browser import open_dashboard, running
+
+from tests.local_servers import free_port
 
 
 def test_opscore_dashboard_serves_the_dashboard(workspace, chromium, tmp_path, monkeypatch):

@@ -7,13 +7,14 @@ import threading
 import time
 
 import httpx
-from dashboard_browser import ROOT, free_port, go_to, open_dashboard, running, sign_in
+from dashboard_browser import ROOT, go_to, open_dashboard, running, sign_in
 
 from opscore.access.actors import Actor
 from opscore.demo.credit_data import credit_applications
 from opscore.models import registry
 from opscore.models.training import train_version
 from opscore.store import open_store
+from tests.local_servers import free_port
 
 OPERATOR = Actor("fixture", "operator", "cli")
 

@@ -15,7 +15,6 @@ from opscore.access import tokens
 from opscore.access.actors import Actor
 from opscore.config import replace
 from opscore.data.features import validate_records
-from opscore.demo.credit_data import credit_applications
 from opscore.exceptions import StoreUnavailable
 from opscore.models.registry import ledger_entries
 from opscore.serving import predictor
@@ -23,14 +22,12 @@ from opscore.serving.http_api import create_app
 from opscore.serving.predictor import load_version
 from opscore.store import open_store, predictions
 from opscore.views import latency, live, overview
+from tests.local_servers import demo_rows
 
 AUTH = {"Authorization": "Bearer test-token"}
 CLI = Actor("ann", "operator", "cli")
 
 
-def demo_rows(n: int, seed: int = 11) -> list[dict]:
-    frame = credit_applications(n_rows=n, seed=seed).drop(columns=["default"])
-    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 def logged(settings, status: str | None = None) -> int:

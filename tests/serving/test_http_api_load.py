@@ -33,16 +33,13 @@ from opscore.models.registry import production_periods
 from opscore.models.training import train_version
 from opscore.serving.predictor import load_version
 from opscore.store import dispose_stores, open_store, predictions
+from tests.local_servers import demo_rows, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer test-token"}
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -87,9 +84,6 @@ def serving(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Serve
         server.stop()
 
 
-def demo_rows(n: int, seed: int = 21) -> list[dict]:
-    frame = credit_applications(n_rows=n, seed=seed).drop(columns=["default"])
-    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 def logged_ids(settings) -> list[str]:
@@ -147,7 +141,7 @@ def _operator():
 
 def test_hot_swaps_under_load_fail_no_request_and_serve_only_production(workspace, tmp_path):
     trained_pair(workspace)
-    rows = demo_rows(200)
+    rows = demo_rows(200, seed=21)
     moves: list[tuple[str, float]] = []  # (version that took production, when the move had completed)
 
     async def mover(url: str, done: asyncio.Event) -> None:
@@ -289,7 +283,7 @@ def outage_switch(settings) -> Iterator[tuple[dict[str, str], contextlib.Abstrac
 
 def test_a_store_outage_under_traffic_keeps_predictions_answering_and_loses_no_record(any_workspace, tmp_path):
     trained_pair(any_workspace)
-    rows = demo_rows(100)
+    rows = demo_rows(100, seed=21)
     with outage_switch(any_workspace) as (env, outage), serving(tmp_path, env) as server:
         before = asyncio.run(traffic(server.url, rows, 200, 8))
         with outage:
@@ -325,7 +319,7 @@ def _raw_exchange(url: str, head: bytes, body: bytes) -> tuple[int, dict]:
 
 def test_bad_bodies_against_the_real_server_get_4xx_and_are_never_logged(workspace, tmp_path):
     trained_pair(workspace)
-    good = demo_rows(1)[0]
+    good = demo_rows(1, seed=21)[0]
     without_age = {k: v for k, v in good.items() if k != "age"}
     bodies = {
         "not json": b"<xml>loan</xml>",
