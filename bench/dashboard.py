@@ -190,8 +190,10 @@ def main() -> None:
         f"production moving from v1 to v2, {LABELLED_SHARE:.0%} labelled, SQLite (WAL); the default time window "
         f"(last 24 h) unless the row says otherwise.\n\n{table}\n\n"
         "Pages read the per-minute latency rollups, never all raw rows: the live feed reads the newest "
-        f"{large.live_window:,} rows by index, the exact p95 on Latency reads the window's raw rows only below "
-        "200,000 rows (above, it is computed on request), and Retrain counts labelled rows with one query."
+        f"{large.live_window:,} rows of the chosen traffic source through the (source, at) index, the exact p95 "
+        "on Latency reads the window's raw rows only below 200,000 rows (above, it is computed on request), "
+        "Versions sums each version's rollups in SQL and reads only its last 7 days for the p95, and Retrain "
+        "counts labelled rows with one query."
     )
     print(table)
     write_section("Dashboard", body)

@@ -270,7 +270,8 @@ that alternate; with it they merge into full ones (fewer, larger model calls: mo
 shorter tail), while at concurrency 1 nothing ever waits. The size caps how long one call may take.
 Two measures found on the way matter as much: model calls run with one OpenMP thread (two threads
 per call on two busy cores made a one-row call 5× slower), and the long-lived heap is frozen out of
-the garbage collector after start-up (full collections of 110-160 ms were the whole p95 tail).
+the garbage collector after start-up (full collections of 110-160 ms were the whole p95 tail); it is
+thawed, collected once and frozen again at each swap, so a model let go of is not kept for good.
 """
     if telemetry:
         ingestion, query = telemetry["ingestion"], telemetry["rollup_query"]

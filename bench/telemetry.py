@@ -109,7 +109,8 @@ def _fill(settings, n: int, rng: np.random.Generator, end: float) -> None:
         buckets, counts = np.unique(bucket[members], return_counts=True)
         rollups.append({"minute": int(key // 2), "version_id": "v2" if key % 2 else "v1", "source": "api",
                         "count": int(members.sum()), "errors": 0, "latency_sum_ms": float(latency[members].sum()),
-                        "histogram": json.dumps({str(b): int(c) for b, c in zip(buckets, counts, strict=True)})})
+                        "histogram": json.dumps({str(b): int(c) for b, c in zip(buckets, counts, strict=True)}),
+                        "row_count": int(members.sum()), "row_errors": 0})
     with store.write() as conn:
         conn.execute(insert(latency_rollups), rollups)
 

@@ -145,11 +145,18 @@ class ProductionModel:
 
     def get(self, version_id: str) -> LoadedVersion:
         """Any registered version, loaded once and cached (A/B and shadow variants use this)."""
+        loaded, evicted = self._get(version_id)
+        if evicted and self._on_change is not None:
+            self._on_change()
+        return loaded
+
+    def _get(self, version_id: str) -> tuple[LoadedVersion, int]:
+        """The version and how many cached versions were let go of to make room for it."""
         with self._cache_lock:
             loaded = self._cache.get(version_id)
             if loaded is not None:
                 self._cache.move_to_end(version_id)
-                return loaded
+                return loaded, 0
         with self._load_lock:
             with self._cache_lock:
                 loaded = self._cache.get(version_id)
@@ -166,9 +173,7 @@ class ProductionModel:
                     if old not in {current, version_id}:
                         del self._cache[old]
                         evicted += 1
-        if evicted and self._on_change is not None:
-            self._on_change()
-        return loaded
+            return loaded, evicted
 
     def refresh(self) -> bool:
         """Swap to the version the production alias names now, if it moved; True when the version changed.
@@ -188,7 +193,7 @@ class ProductionModel:
         if version_id is None or self._failed == (version_id, generation):
             return False
         try:
-            loaded = self.get(version_id)
+            loaded, evicted = self._get(version_id)
         except Exception as exc:
             self._failed = (version_id, generation)
             self.last_error = f"could not load production version {version_id!r}: {exc}"
@@ -197,13 +202,12 @@ class ProductionModel:
             raise
         previous = self._current
         self._current, self._generation, self._load_error = loaded, generation, None
-        if previous is not None and previous.version_id == version_id:
-            return False
-        if previous is not None:
+        changed = previous is None or previous.version_id != version_id
+        if previous is not None and changed:
             self.swaps += 1
-        if self._on_change is not None:
-            self._on_change()
-        return True
+        if (changed or evicted) and self._on_change is not None:
+            self._on_change()  # once, whether the swap, an eviction or both let go of a model
+        return changed
 
     def close(self) -> None:
         self._stop.set()

@@ -58,12 +58,10 @@ def latency_report(settings: Settings, window_label: str, version_id: str | None
     traffic = traffic_source(source)
     window = resolve_window(settings, window_label, source=source)
     series = window_series(settings, window, version_id, source=source)
-    estimated = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version_id,
-                                                     source=source)
+    estimated, by_version = telemetry_queries.window_percentiles_by_version(
+        store, window.start, window.end, version_id=version_id, source=source)
     rows = []
-    for version in sorted(series["version_id"].unique()) if not series.empty else []:
-        figures = telemetry_queries.window_percentiles(store, window.start, window.end, version_id=version,
-                                                       source=source)
+    for version, figures in by_version.items():
         rows.append({"version": version, "requests": figures["count"], "rows": figures["rows"],
                      "errors": figures["errors"],
                      "error rate (%)": 100 * figures["errors"] / figures["count"] if figures["count"] else None,

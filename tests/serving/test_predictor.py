@@ -84,6 +84,25 @@ def test_production_model_follows_promotion_and_rollback(trained, operator):
         production.close()
 
 
+def test_production_model_reports_each_model_it_lets_go_of(trained, operator, monkeypatch):
+    """Serving thaws and collects its heap on this call, so each swap or eviction must make it, once."""
+    from opscore.models.training import train_version
+    from opscore.serving import predictor
+
+    changes: list[str] = []
+    production = ProductionModel(trained, poll=False, on_change=lambda: changes.append(production.current().version_id))
+    assert changes == [], "start-up is not a change: serving freezes its heap after it anyway"
+    registry.promote(trained, "v2", operator, "better holdout")
+    assert production.refresh() and changes == ["v2"]
+    assert not production.refresh() and changes == ["v2"]
+    monkeypatch.setattr(predictor, "MODEL_CACHE_SIZE", 2)
+    train_version(trained, "v3", credit_applications(n_rows=300, seed=3), "default", actor=operator, then="none")
+    production.get("v3")  # v1, v2 and v3 do not fit: v1 goes
+    assert changes == ["v2", "v2"]
+    registry.rollback(trained, operator, "back", to="v1")
+    assert production.refresh() and changes == ["v2", "v2", "v1"]  # reloaded, v3 let go of: one call
+
+
 def test_production_model_without_production_version(workspace):
     production = ProductionModel(workspace, poll=False)
     with pytest.raises(NotFoundError, match="opscore train --version-id v1"):
