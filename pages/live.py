@@ -32,7 +32,7 @@ def live_feed() -> None:
     tiles = st.columns(5)
     rate, row_rate = stats["rate_per_s"], stats["rows_per_s"]
     if traffic.unit == "request":
-        tiles[0].metric("Throughput (req/s)", f"{rate:,.2f}" if rate is not None else "—", border=True,
+        tiles[0].metric("Requests / s", f"{rate:,.2f}" if rate is not None else "—", border=True,
                         help=f"{row_rate:,.2f} rows/s" if row_rate is not None else None)
     else:
         tiles[0].metric("Rows scored / s", f"{row_rate:,.2f}" if row_rate is not None else "—", border=True)

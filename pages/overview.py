@@ -73,7 +73,9 @@ def change(value: float | None, shape: str) -> dict:
     return {"delta": text, "delta_arrow": "off" if float(text.split()[0].replace(",", "")) == 0 else "auto"}
 
 
-production, candidate, traffic, latency, errors, retrain = st.columns(6)
+# Two rows of three, so every label and value shows whole at a laptop's width: models, then traffic.
+production, candidate, retrain = st.columns(3)
+traffic, latency, errors = st.columns(3)
 with production.container(border=True, height="stretch"):
     info = view.production
     metric = version_metrics.headline_metrics(info)[0] if info else None

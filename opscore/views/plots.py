@@ -31,13 +31,19 @@ def _times(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
+def _title_lines(title: str) -> str:
+    """What a chart counts, in parentheses, goes on a smaller second line, so a half-width chart shows it whole."""
+    head, sep, rest = title.partition(" (")
+    return f"{head}<br><sup>({rest}</sup>" if sep else title
+
+
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 380) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}},
+        title={"text": _title_lines(title), "x": 0, "xanchor": "left", "font": {"size": 16}},
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=height,
-        margin={"l": 60, "r": 20, "t": 48, "b": 96},
+        margin={"l": 60, "r": 20, "t": 64, "b": 96},
         # Under the axis title: a legend at the top would crowd the title and the production markers.
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.01, "xanchor": "left", "x": 0},
         hovermode="x unified",

@@ -27,7 +27,7 @@ def test_accuracy_figure_draws_the_intervals_and_the_holdout_and_alert_lines():
                               version_id="v1")
     result = monitor.calculate(logged())
     fig = performance_plots.accuracy_figure(result)
-    assert fig.layout.title.text == "Accuracy on labelled traffic (v1)"
+    assert fig.layout.title.text == "Accuracy on labelled traffic<br><sup>(v1)</sup>"
     assert fig.layout.xaxis.title.text == "time (UTC)" and "accuracy" in fig.layout.yaxis.title.text
     (trace,) = fig.data
     table = result.to_df()
