@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from app_under_test import OPERATOR, PAGES, run_page
 
@@ -49,8 +51,8 @@ def test_overview_shows_health_at_a_glance_with_links(demo_workspace):
     assert metrics["Requests / min"] == f"{300 / (24 * 60):,.1f}"
     assert metrics["Error rate"] == "0.00 %" and float(metrics["p95 (ms)"]) > 0
     links = [link.proto.page for link in at.get("page_link")]
-    # Each headline figure links to the page that explains it, in tile order.
-    assert links[:6] == ["versions", "versions", "live", "latency", "latency", "retrain"]
+    # Each headline figure links to the page that explains it, in tile order: models, then traffic.
+    assert links[:6] == ["versions", "versions", "retrain", "live", "latency", "latency"]
     assert len(at.get("plotly_chart")) == 2
 
 
@@ -88,8 +90,8 @@ def test_traffic_sources_are_shown_apart_and_the_choice_persists(demo_workspace)
     at.selectbox(key="source_filter").set_value("batch").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows scored"] == "40" and metrics["Refused"] == "0"
-    titles = [chart.proto.spec for chart in at.get("plotly_chart")]
-    assert any("Rows scored per second (batch scoring" in spec for spec in titles)
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    assert any(title.startswith("Rows scored per second<br><sup>(batch scoring") for title in titles)
     at.switch_page("pages/overview.py").run()
     assert at.selectbox(key="source_filter").value == "batch"
     assert {m.label: m.value for m in at.metric}["Rows scored / min"] == f"{40 / (24 * 60):,.1f}"
