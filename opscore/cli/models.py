@@ -1,4 +1,4 @@
-"""Commands over the registry: ``train``, ``register``, ``versions``, ``promote``, ``rollback``, ``ledger``."""
+"""Commands over the registry: ``train``, ``retrain``, ``register``, ``versions``, ``promote``, ``rollback``, ``ledger``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from opscore.access.actors import Actor
@@ -26,6 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="register as the candidate instead of promoting to production")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("retrain", help="train a candidate from a version's training data (never promotes it)")
+    p.add_argument("--from", dest="base", metavar="VERSION", help="whose training data to start from (default: production)")
+    p.add_argument("--version-id", help="id of the new candidate (default: the next in the naming scheme)")
+    p.add_argument("--data", help="CSV of more labelled rows to add (same columns and target)")
+    p.add_argument("--labelled-traffic", action="store_true",
+                   help="add the newest labelled production traffic (labels sent to /feedback)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(run=cmd_retrain)
 
     p = sub.add_parser("register", help="register a scikit-learn model trained elsewhere (.skops, .joblib, MLflow dir)")
     p.add_argument("--version-id", required=True)
@@ -76,9 +87,28 @@ def cli_actor() -> Actor:
     return Actor(user, "operator", "cli")
 
 
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+@contextmanager
+def training_progress(quiet: bool) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar on a terminal, one ``stage:`` line per stage otherwise, nothing with ``--quiet``."""
     from tqdm import tqdm
 
+    interactive = sys.stderr.isatty() and not quiet
+    bar = tqdm(total=100, desc="training", file=sys.stderr, disable=not interactive,
+               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}")
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.set_description(stage)
+        bar.update(round(fraction * 100) - bar.n)
+        if not interactive and not quiet:
+            print(f"stage: {stage}", file=sys.stderr, flush=True)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from opscore.data.datasets import read_csv_path
     from opscore.demo.credit_data import TARGET, credit_applications
     from opscore.models.training import train_version
@@ -89,22 +119,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         frame, target = read_csv_path(Path(args.data)), args.target
     else:
         frame, target = credit_applications(seed=settings.seed), args.target or TARGET
-    interactive = sys.stderr.isatty() and not args.quiet
-    bar = tqdm(total=100, desc="training", file=sys.stderr, disable=not interactive,
-               bar_format="{desc:<20} {percentage:3.0f}%|{bar}| {elapsed}")
-
-    def progress(stage: str, fraction: float) -> None:
-        bar.set_description(stage)
-        bar.update(round(fraction * 100) - bar.n)
-        if not interactive and not args.quiet:
-            print(f"stage: {stage}", file=sys.stderr, flush=True)
-
-    try:
+    with training_progress(args.quiet) as progress:
         outcome = train_version(settings, args.version_id, frame, target, task=args.task, actor=cli_actor(),
                                 created_by="cli", notes=args.notes or "",
                                 then="candidate" if args.candidate else "promote", progress=progress)
-    finally:
-        bar.close()
     version = outcome.version
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -115,6 +133,23 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{version.version_id} is production")
     elif "candidate" in version.aliases:
         print(f"{version.version_id} is the candidate; promote it with: opscore promote {version.version_id} --reason ...")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from opscore.data.datasets import read_csv_path
+    from opscore.models.retraining import retrain
+
+    extra = read_csv_path(Path(args.data)) if args.data else None
+    with training_progress(args.quiet) as progress:
+        outcome = retrain(settings, args.base, extra, args.labelled_traffic, actor=cli_actor(),
+                          version_id=args.version_id, progress=progress)
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    trained_on = ", ".join(f"{n:,} {what}" for what, n in outcome.sources.items())
+    print(f"registered candidate {outcome.candidate.version_id} from {trained_on} ({outcome.seconds:.1f} s)")
+    print(outcome.comparison().to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"promote it with: opscore promote {outcome.candidate.version_id} --reason ...")
     return 0
 
 

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -46,6 +47,17 @@ class RetrainOutcome:
     def comparison(self) -> pd.DataFrame:
         """Holdout metrics: metric, <production>, <candidate>, change, better (see version_metrics.metrics_side_by_side)."""
         return metrics_side_by_side(self.production, self.candidate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``POST /retrain`` answers: the candidate, production beside it, and what it was trained on."""
+        return {
+            "candidate": self.candidate.to_dict(),
+            "production": self.production.version_id if self.production else None,
+            "sources": dict(self.sources),
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+            "comparison": self.comparison().astype(object).where(lambda f: f.notna(), None).to_dict(orient="records"),
+        }
 
 
 def labelled_traffic_count(store: Store) -> int:
@@ -130,7 +142,7 @@ def _traffic_rows(store: Store, info: VersionInfo, target_dtype: object) -> pd.D
 
 def retrain(
     settings: Settings,
-    base_version: str,
+    base_version: str | None,
     extra_frame: pd.DataFrame | bytes | None = None,
     include_labelled_traffic: bool = False,
     *,
@@ -141,11 +153,15 @@ def retrain(
 ) -> RetrainOutcome:
     """Train a candidate on ``base_version``'s data plus ``extra_frame`` (a frame or uploaded CSV bytes)
     and, if asked, labelled production traffic. Returns it with production's metrics beside it.
+    ``base_version`` None starts from production's training data.
 
     ``clock`` times the new version and its candidate move (see :func:`train_version`)."""
     actor.require_operator("retraining")
     started = time.perf_counter()
     store = open_store(settings)
+    base_version = base_version or registry.alias_target(store, "production")
+    if base_version is None:
+        raise BadInputError("nothing to retrain from: there is no production version yet; name one with --from")
     info = registry.get_version(store, base_version)
     version_id = (version_id or "").strip() or suggest_version_id(store)
     progress("loading training data", 0.0)

@@ -37,7 +37,7 @@ from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
-from opscore.models import registry
+from opscore.models import registry, retraining
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -89,6 +89,13 @@ class RollbackBody(BaseModel):
     reason: str = Field(min_length=1, description="why production moves back; kept in the ledger")
     to: str | None = Field(None, description="version to return to (default: the one that served before)")
     expected_version: str | None = Field(None, description=_EXPECTED_VERSION)
+
+
+class RetrainBody(BaseModel):
+    base_version: str | None = Field(None, alias="from",
+                                     description="whose training data to start from (default: production)")
+    version_id: str | None = Field(None, description="id of the new candidate (default: the next free one)")
+    include_labelled_traffic: bool = Field(False, description="add the newest labelled production traffic")
 
 
 class _Metrics:
@@ -290,6 +297,12 @@ def create_app(settings: Settings) -> FastAPI:
         entry = await run_in_threadpool(registry.rollback, settings, actor, body.reason, to=body.to,
                                         expected_from=body.expected_version)
         return await _moved(serving, entry)
+
+    @app.post("/retrain", summary="Train a candidate from a version's training data, as the Retrain page does")
+    async def retrain(body: RetrainBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        outcome = await run_in_threadpool(retraining.retrain, settings, body.base_version, None,
+                                          body.include_labelled_traffic, actor=actor, version_id=body.version_id)
+        return outcome.to_dict()
 
     return app
 

@@ -139,3 +139,23 @@ def test_promote_and_rollback_refuse_when_production_is_not_what_they_expect(tra
     store = open_store(trained)
     assert alias_target(store) == "v1"
     assert [e.action for e in ledger_entries(store, alias="production")] == ["rollback", "promote", "initial"]
+
+
+def test_retrain_from_the_shell_registers_a_candidate_and_leaves_production(trained, capsys):
+    assert main(["retrain", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "registered candidate v3 from 1,500 rows of v1's training data" in out
+    assert "opscore promote v3" in out
+    assert main(["versions", "--json"]) == 0
+    aliases = {v["version_id"]: v["aliases"] for v in json.loads(capsys.readouterr().out)}
+    assert aliases["v1"] == ["production"] and aliases["v3"] == ["candidate"]
+
+
+def test_retrain_from_an_unknown_version_exits_2_naming_it(trained, capsys):
+    assert main(["retrain", "--from", "nope", "--quiet"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_retrain_on_an_empty_registry_exits_2_with_the_reason(workspace, capsys):
+    assert main(["retrain", "--quiet"]) == 2
+    assert "no production version yet" in capsys.readouterr().err

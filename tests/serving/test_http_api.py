@@ -393,3 +393,23 @@ def test_serve_warns_at_start_about_a_secret_others_can_read(trained, capsys):
     exposed.chmod(0o644)
     with TestClient(create_app(trained)):
         assert f"{exposed} can be read by other users" in capsys.readouterr().err
+
+
+def test_retrain_over_http_registers_a_candidate_from_production_and_never_promotes_it(trained):
+    with TestClient(create_app(trained)) as client:
+        assert client.post("/retrain", json={}).status_code == 401
+        feedback_only = tokens.add_token(trained, CLI, "labeller", "feedback")
+        refused = client.post("/retrain", json={}, headers={"Authorization": f"Bearer {feedback_only}"})
+        assert refused.status_code == 403
+        answer = client.post("/retrain", json={"version_id": "v3"}, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["candidate"]["version_id"] == "v3" and body["candidate"]["parent_version"] == "v1"
+        assert body["candidate"]["aliases"] == ["candidate"] and body["production"] == "v1"
+        assert body["sources"] == {"rows of v1's training data": 1_500}
+        assert {row["metric"] for row in body["comparison"]} and all("v3" in row for row in body["comparison"])
+        assert client.post("/predict", json={"features": demo_rows(1)[0]}).json()["version"] == "v1"
+        unknown = client.post("/retrain", json={"from": "nope"}, headers=AUTH)
+        assert unknown.status_code == 404
+    mover = ledger_entries(open_store(trained), alias="candidate")[0]
+    assert (mover.to_version, mover.actor) == ("v3", "http:env")
