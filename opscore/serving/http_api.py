@@ -46,6 +46,7 @@ from opscore.serving.telemetry_writer import (
     MALFORMED_BODY,
     TOO_LARGE,
     TelemetryWriter,
+    rejected_cells_of,
 )
 from opscore.store import Store, open_store
 
@@ -349,7 +350,7 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         return _Answer({"detail": message, "version": label}, 500)
     if checked.errors:
         metrics.errors.labels(label, "invalid").inc(len({p.row for p in checked.errors}))
-        _refuse(serving, label, INVALID_ROWS)
+        _refuse(serving, label, INVALID_ROWS, rejected_cells_of(checked.errors))
         return _Answer(_invalid_rows_body(checked.errors), 422)
 
     warnings = [f"ignored field(s) {', '.join(ignored)}"] if ignored else []
@@ -413,11 +414,12 @@ def _extra_columns(schema: FeatureSchema, instances: list[Any]) -> list[str]:
     return sorted(str(name) for name in seen - known)
 
 
-def _refuse(serving: _Serving, version_id: str, reason: str) -> None:
-    """Count a request refused before any prediction: in /metrics and, through the writer, in the store."""
+def _refuse(serving: _Serving, version_id: str, reason: str, cells: dict[tuple[str, str], int] | None = None) -> None:
+    """Count a request refused before any prediction: in /metrics and, through the writer, in the store
+    (with its invalid rows by column and reason, when it had any)."""
     serving.metrics.refused.labels(version_id, reason).inc()
     if serving.writer is not None:
-        serving.writer.count_refusal(version_id, reason)
+        serving.writer.count_refusal(version_id, reason, cells=cells)
 
 
 def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, Any]], scores: Scores | None,
