@@ -17,7 +17,7 @@ from opscore.config import Settings
 from opscore.exceptions import BadInputError
 from opscore.models.artifacts import read_document
 from opscore.monitoring.live_drift import resolve_version
-from opscore.serving.feature_rollups import FEATURE, WindowSums, bucket_of, sums_by_window
+from opscore.serving.feature_rollups import FEATURE, WindowSums, sums_by_window
 from opscore.store import open_store, rejected_cells
 
 
@@ -120,7 +120,7 @@ def quality_over_time(settings: Settings, start: float, end: float, every: float
     rows = []
     for i, sums in enumerate(sums_by_window(open_store(settings), chosen, start, end, every, source)):
         for name, q in _columns(sums, kinds).items():
-            rows.append({"start": max(start, bucket_of(start) + i * every), "column": name, "rows": q.rows, "missing_share": q.missing_share,
+            rows.append({"start": start + i * every, "column": name, "rows": q.rows, "missing_share": q.missing_share,
                          "out_of_range_share": q.out_of_range_share, "outlier_share": q.outlier_share})
     return pd.DataFrame(rows, columns=["start", "column", "rows", "missing_share", "out_of_range_share",
                                        "outlier_share"])

@@ -34,7 +34,6 @@ from opscore.monitoring.file_drift import Verdict
 from opscore.monitoring.stattests import CATEGORICAL, NUMERIC
 from opscore.monitoring.thresholds import Outcome
 from opscore.serving.feature_rollups import FEATURE, PREDICTION, ColumnDelta, WindowSums, sums_by_window
-from opscore.serving.feature_rollups import bucket_of as windows_start
 from opscore.store import open_store
 
 OTHER_UNSEEN = "(other unseen)"
@@ -208,8 +207,7 @@ def _live_reports(settings: Settings, start: float, end: float, every: float, ve
     windows = sums_by_window(open_store(settings), chosen, start, end, every, source)
     reports = []
     for i, sums in enumerate(windows):
-        first = windows_start(start)
-        w_start, w_end = max(start, first + i * every), min(first + (i + 1) * every, end)
+        w_start, w_end = start + i * every, min(start + (i + 1) * every, end)
         report, prediction = compare(reference.profile, sums, options)
         reports.append(LiveDriftReport(report, chosen, w_start, w_end, _rows(sums), prediction,
                                        _multivariate(reference, sums)))

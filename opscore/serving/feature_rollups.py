@@ -352,9 +352,12 @@ def window_sums(store: Store, version_id: str, start: float, end: float, source:
 
 def sums_by_window(store: Store, version_id: str, start: float, end: float, every: float,
                    source: str | None = "api") -> list[WindowSums]:
-    """Rollup sums per window of ``every`` seconds from ``start`` (the last one cut at ``end``), one read."""
+    """Rollup sums per window of ``every`` seconds from ``start`` (the last one cut at ``end``), one read.
+
+    A bucket belongs to the window its start falls in; the bucket holding ``start`` counts in the first.
+    """
     first = bucket_of(start)
-    n_windows = max(1, math.ceil((end - first) / every))
+    n_windows = max(1, math.ceil((end - start) / every))
     table, errors_table = feature_rollups, multivariate_rollups
     query = select(table).where(table.c.version_id == version_id, table.c.bucket >= first, table.c.bucket < end)
     errors_query = select(errors_table).where(errors_table.c.version_id == version_id,
@@ -366,7 +369,7 @@ def sums_by_window(store: Store, version_id: str, start: float, end: float, ever
     seen: list[set[int]] = [set() for _ in range(n_windows)]
     with store.read() as conn:
         for row in conn.execute(query):
-            w = min(int((row.bucket - first) // every), n_windows - 1)
+            w = min(max(int((row.bucket - start) // every), 0), n_windows - 1)
             seen[w].add(row.bucket)
             delta = ColumnDelta(
                 counts=decode(row.counts), rows=row.rows, missing=row.missing, below=row.below, above=row.above,
@@ -381,7 +384,7 @@ def sums_by_window(store: Store, version_id: str, start: float, end: float, ever
             else:
                 columns[key] = delta
         for row in conn.execute(errors_query):
-            w = min(int((row.bucket - first) // every), n_windows - 1)
+            w = min(max(int((row.bucket - start) // every), 0), n_windows - 1)
             delta_e = ErrorDelta(decode(row.histogram), row.count, row.error_sum, row.error_sumsq)
             if windows[w].errors is None:
                 windows[w].errors = delta_e

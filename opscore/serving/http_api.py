@@ -38,6 +38,7 @@ from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry
+from opscore.monitoring.live_drift import live_drift, parse_window
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -279,6 +280,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def versions() -> list[dict[str, Any]]:
         found = await run_in_threadpool(registry.list_versions, serving.store)
         return [v.to_dict() for v in found]
+
+    @app.get("/drift", summary="Drift of live traffic over a window against the version's reference profile")
+    async def drift(window: str = "24h", version: str | None = None) -> dict[str, Any]:
+        end = time.time()
+        report = await run_in_threadpool(live_drift, settings, end - parse_window(window), end, version)
+        return report.to_dict()
 
     @app.post("/versions/{version_id}/promote", summary="Move production to a version (pre-flight checked, ledgered)")
     async def promote(version_id: str, body: PromoteBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
