@@ -58,6 +58,12 @@ class Settings:
     # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
     # they are removed too (0 keeps them), so every read over "all time" stays bounded.
     rollup_retention_days: float = 400.0
+    # Per-feature counts over each version's reference profile bins (and the multivariate error),
+    # kept at ingestion so live drift and data quality cost the same at any traffic.
+    feature_rollups: bool = True
+    # Data quality findings: a column's share of missing values, and of IQR outliers, above these.
+    quality_missing_share: float = 0.05
+    quality_outlier_share: float = 0.10
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0

@@ -38,6 +38,7 @@ from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry, retraining
+from opscore.monitoring.live_drift import live_drift, parse_window
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -46,6 +47,7 @@ from opscore.serving.telemetry_writer import (
     MALFORMED_BODY,
     TOO_LARGE,
     TelemetryWriter,
+    rejected_cells_of,
 )
 from opscore.store import Store, open_store
 
@@ -286,6 +288,12 @@ def create_app(settings: Settings) -> FastAPI:
         found = await run_in_threadpool(registry.list_versions, serving.store)
         return [v.to_dict() for v in found]
 
+    @app.get("/drift", summary="Drift of live traffic over a window against the version's reference profile")
+    async def drift(window: str = "24h", version: str | None = None) -> dict[str, Any]:
+        end = time.time()
+        report = await run_in_threadpool(live_drift, settings, end - parse_window(window), end, version)
+        return report.to_dict()
+
     @app.post("/versions/{version_id}/promote", summary="Move production to a version (pre-flight checked, ledgered)")
     async def promote(version_id: str, body: PromoteBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
         entry = await run_in_threadpool(registry.promote, settings, version_id, actor, body.reason,
@@ -362,7 +370,7 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         return _Answer({"detail": message, "version": label}, 500)
     if checked.errors:
         metrics.errors.labels(label, "invalid").inc(len({p.row for p in checked.errors}))
-        _refuse(serving, label, INVALID_ROWS)
+        _refuse(serving, label, INVALID_ROWS, rejected_cells_of(checked.errors))
         return _Answer(_invalid_rows_body(checked.errors), 422)
 
     warnings = [f"ignored field(s) {', '.join(ignored)}"] if ignored else []
@@ -426,11 +434,12 @@ def _extra_columns(schema: FeatureSchema, instances: list[Any]) -> list[str]:
     return sorted(str(name) for name in seen - known)
 
 
-def _refuse(serving: _Serving, version_id: str, reason: str) -> None:
-    """Count a request refused before any prediction: in /metrics and, through the writer, in the store."""
+def _refuse(serving: _Serving, version_id: str, reason: str, cells: dict[tuple[str, str], int] | None = None) -> None:
+    """Count a request refused before any prediction: in /metrics and, through the writer, in the store
+    (with its invalid rows by column and reason, when it had any)."""
     serving.metrics.refused.labels(version_id, reason).inc()
     if serving.writer is not None:
-        serving.writer.count_refusal(version_id, reason)
+        serving.writer.count_refusal(version_id, reason, cells=cells)
 
 
 def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, Any]], scores: Scores | None,

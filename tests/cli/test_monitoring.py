@@ -86,3 +86,30 @@ def test_bad_files_exit_2_with_one_line(workspace, files, tmp_path, capsys):
         assert main(["drift", *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("opscore: ") and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["drift"], "--window 24h"),
+    (["drift", "--reference", "r.csv"], "--current CSV"),
+    (["drift", "--window", "24h", "--reference", "r.csv", "--current", "c.csv"], "either --window"),
+    (["drift", "--reference", "r.csv", "--current", "c.csv", "--version", "v1"], "--version goes with --window"),
+    (["drift", "--window", "a day"], "90m, 24h or 7d"),
+])
+def test_wrong_combinations_exit_2_with_one_line(workspace, capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+def test_window_with_no_version_in_production_says_so(workspace, capsys):
+    assert main(["drift", "--window", "24h"]) == 2
+    assert "no version has been in production" in capsys.readouterr().err
+
+
+def test_window_over_logged_traffic_prints_the_contract_plus_window(served, capsys):
+    assert main(["drift", "--window", "1h", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["window"]["rows"] == 120 and body["version"] == "v1"
+    assert all(set(column) >= CONTRACT_COLUMN_KEYS for column in body["columns"].values())
+    assert main(["drift", "--window", "1h", "--version", "v2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["window"]["rows"] == 80

@@ -165,3 +165,31 @@ def test_the_demo_writes_aliases_and_ledger_only_through_the_registry(workspace)
         event.remove(Engine, "before_cursor_execute", watch)
     assert ("registry", "ledger") in writers and ("registry", "aliases") in writers
     assert [w for w in writers if w[0] not in {"registry", "schema"}] == []
+
+
+def test_the_drift_episode_shows_as_drifted_columns_in_opscore_drift_window(demo, capsys, monkeypatch):
+    from opscore.cli import monitoring as monitoring_cli
+    from opscore.monitoring.live_drift import live_drift
+
+    settings, _, _ = demo
+    calm = live_drift(settings, NOW - 10 * HOUR, NOW - 5 * HOUR)
+    assert calm.version == "v2" and calm.rows > 0
+    monkeypatch.setattr(monitoring_cli, "now", lambda: NOW)
+    assert cli.main(["drift", "--window", "2h", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["window"]["end"] == NOW and body["window"]["start"] == NOW - 2 * HOUR and body["window"]["rows"] > 0
+    assert body["version"] == "v2"
+    drifted = {name for name, column in body["columns"].items() if column["drifted"]}
+    assert body["dataset_drift"] and body["prediction_drift"]["drifted"]
+    # A few dozen calm rows already move a Wasserstein distance near 0.1; the episode moves it far more.
+    numeric = [name for name, column in body["columns"].items() if column["type"] == "numeric"]
+    episode = sum(body["columns"][name]["statistic"] for name in numeric)
+    assert episode > 2 * sum(calm.report.columns[name].statistic for name in numeric)
+    assert "employment_type" in drifted and NEW_CATEGORY in body["columns"]["employment_type"]["unseen_categories"]
+    assert cli.main(["drift", "--window", "2h"]) == 0
+    table = capsys.readouterr().out
+    assert "version v2" in table and f"unseen categories {NEW_CATEGORY}" in table
+    assert cli.main(["drift", "--window", "2 days"]) == 2
+    assert "90m, 24h or 7d" in capsys.readouterr().err
+    assert cli.main(["drift", "--window", "2h", "--version", "v7"]) == 2
+    assert "no version 'v7'" in capsys.readouterr().err

@@ -413,3 +413,28 @@ def test_retrain_over_http_registers_a_candidate_from_production_and_never_promo
         assert unknown.status_code == 404
     mover = ledger_entries(open_store(trained), alias="candidate")[0]
     assert (mover.to_version, mover.actor) == ("v3", "http:env")
+def test_drift_route_answers_the_cli_contract_for_live_traffic(client, trained):
+    for _ in range(3):
+        assert client.post("/predict", json={"instances": demo_rows(20)}).status_code == 200
+    flush(client)
+    answer = client.get("/drift", params={"window": "1h"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert list(body)[:5] == ["dataset_drift", "drift_share", "threshold_share", "columns", "window"]
+    assert body["window"]["rows"] == 60 and body["version"] == "v1"
+    assert client.get("/drift", params={"window": "1h", "version": "v2"}).json()["window"]["rows"] == 0
+    bad = client.get("/drift", params={"window": "yesterday"})
+    assert bad.status_code == 422 and "90m, 24h or 7d" in bad.json()["detail"]
+    assert client.get("/drift", params={"version": "v9"}).status_code == 404
+
+
+def test_rejected_rows_are_counted_by_column_and_reason(client, trained):
+    from opscore.monitoring.data_quality import data_quality
+
+    rows = demo_rows(3)
+    rows[0]["age"] = "forty"
+    rows[1].pop("credit_score")
+    assert client.post("/predict", json={"instances": rows}).status_code == 422
+    flush(client)
+    report = data_quality(trained, time.time() - 60, time.time() + 60)
+    assert report.rejected == {("age", "not_a_number"): 1, ("credit_score", "missing_column"): 1}
