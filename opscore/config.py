@@ -58,6 +58,8 @@ class Settings:
     # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
     # they are removed too (0 keeps them), so every read over "all time" stays bounded.
     rollup_retention_days: float = 400.0
+    # Where the weekly maintenance writes its verified backups (a folder per backup).
+    backup_dir: Path = Path("backups")
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0

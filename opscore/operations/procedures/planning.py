@@ -1,4 +1,8 @@
-"""Monthly capacity planning as a maintenance procedure (the plan itself is ``operations/capacity.py``)."""
+"""Planning procedures: monthly capacity planning and the quarterly maturity scorecard.
+
+The plan and the scorecard live in ``operations/capacity.py`` and ``operations/maturity.py``; these turn
+them into task results, with findings where the plan says the service will not keep up.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from opscore.config import Settings
 from opscore.operations.capacity import plan_capacity
+from opscore.operations.maturity import maturity_scorecard
 from opscore.operations.procedures.registry import Checkpoint, Finding, ProcedureResult, procedure
 
 
@@ -34,3 +39,12 @@ def capacity_planning(settings: Settings, params: dict[str, Any], checkpoint: Ch
             f"row(s) (production {plan.service.version_id}, {plan.service.seconds * 1000:.1f} ms per call measured "
             f"on this host)")
     return ProcedureResult(plan.figures(), findings, recommendations)
+
+
+@procedure("maturity_scorecard", title="Maturity scorecard per area, with the next step", maintenance_set="quarterly",
+           estimated_seconds=5)
+def maturity(settings: Settings, params: dict[str, Any], checkpoint: Checkpoint) -> ProcedureResult:
+    checkpoint("reading what the workspace does", 0.0)
+    card = maturity_scorecard(settings, now=params.get("now"))
+    return ProcedureResult(card.to_dict(), recommendations=[f"{a.area} ({a.level}): {a.next_step}" for a in card.areas
+                                                            if a.level != "expert"])
