@@ -129,3 +129,26 @@ def test_cli_backup_and_restore(served, tmp_path, capsys):
     assert main(["restore", "--from", str(tmp_path / "b"), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err
     assert main(["restore", "--from", str(tmp_path / "b"), "--force", "--quiet"]) == 0
+
+
+def test_a_postgresql_store_is_dumped_and_restored_into_an_empty_database(any_workspace, demo_frame, tmp_path):
+    from opscore.models.training import train_version
+    from tests.conftest import _drop_pg, _fresh_pg_schema_url, log_traffic
+
+    if any_workspace.database_url.startswith("sqlite"):
+        pytest.skip("the SQLite path is covered above")
+    train_version(any_workspace, "v1", demo_frame, "default", actor=OPERATOR, then="promote")
+    log_traffic(any_workspace, 30)
+    before, state = _request_ids(any_workspace), _state(any_workspace)
+    manifest = backup(any_workspace, tmp_path / "b", OPERATOR)
+    assert manifest.database == "postgresql" and "store.pgdump" in manifest.files
+    url = _fresh_pg_schema_url()
+    try:
+        empty = replace(any_workspace, workspace=tmp_path / "restored", model_store=Path("model_store"), db_url=url)
+        restore(empty, tmp_path / "b", OPERATOR)
+        assert _state(empty) == state and _request_ids(empty) == before
+        with pytest.raises(BadInputError, match="postgresql store"):
+            restore(_empty_workspace(tmp_path / "other", any_workspace), tmp_path / "b", OPERATOR)
+    finally:
+        dispose_stores()
+        _drop_pg(url)

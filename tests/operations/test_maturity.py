@@ -9,8 +9,8 @@ from opscore.operations.maturity import AREAS, maturity_scorecard
 from tests.conftest import OPERATOR, log_traffic
 
 
-def test_an_empty_workspace_is_basic_everywhere_with_a_next_step(workspace):
-    card = maturity_scorecard(workspace)
+def test_an_empty_workspace_is_basic_everywhere_with_a_next_step(any_workspace):
+    card = maturity_scorecard(any_workspace)
     frame = card.to_df()
     assert list(frame["area"]) == list(AREAS) and set(frame["level"]) == {"basic"}
     assert frame["next_step"].str.len().min() > 10
