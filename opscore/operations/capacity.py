@@ -153,8 +153,8 @@ def plan_capacity(settings: Settings, *, window_days: int = 28, horizon_days: in
     if window_days < 1 or horizon_days < 0 or p95_target_ms <= 0:
         raise BadInputError("window_days must be 1 or more, horizon_days 0 or more and p95_target_ms positive")
     now = time.time() if now is None else now
-    end = now // HOUR * HOUR
-    hourly = hourly_requests(settings, end - window_days * DAY, end)
+    # The hour under way counts too: a workspace that started serving today has only that.
+    hourly = hourly_requests(settings, now - window_days * DAY, now)
     busy = hourly[hourly["requests"] > 0]
     if busy.empty:
         plan = CapacityPlan(window_days, horizon_days, p95_target_ms, request_pattern(hourly),
