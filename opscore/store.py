@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -187,6 +188,64 @@ disk_usage = Table(
     Column("measured_at", Float, primary_key=True),
     Column("model_store_bytes", BigInteger, nullable=False),
     Column("database_bytes", BigInteger, nullable=False),
+)
+
+# Rows of a request refused for invalid cells, per minute, version, source, column and reason (the
+# column is "(row)" when a whole row was wrong): what data quality reports as rejected rows.
+rejected_cells = Table(
+    "rejected_cells",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("column_name", String(256), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+# One row per (bucket, version, source, kind, column): how the logged rows' values of one feature
+# (kind "feature") or of the model's score (kind "prediction") fell over the version's reference
+# profile bins, so drift and data quality over any window are sums of these rows. ``bucket`` is the
+# bucket's start (epoch seconds, a multiple of FEATURE_BUCKET_SECONDS). ``counts`` is a little-endian
+# int64 array: per live bin (numeric) or per profile category in sorted order (categorical).
+# ``below``/``above`` count numeric values outside the reference range, ``low_outliers`` and
+# ``high_outliers`` those beyond Q1 - 1.5 IQR and Q3 + 1.5 IQR; ``unseen`` counts categories the
+# profile lacks and ``unseen_names`` names them (JSON {name: count}, the most frequent first).
+FEATURE_BUCKET_SECONDS = 300
+feature_rollups = Table(
+    "feature_rollups",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("column_name", String(256), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("missing", BigInteger, nullable=False),
+    Column("below", BigInteger, nullable=False),
+    Column("above", BigInteger, nullable=False),
+    Column("low_outliers", BigInteger, nullable=False),
+    Column("high_outliers", BigInteger, nullable=False),
+    Column("unseen", BigInteger, nullable=False),
+    Column("minimum", Float),
+    Column("maximum", Float),
+    Column("counts", LargeBinary, nullable=False),
+    Column("unseen_names", Text, nullable=False),
+)
+
+# One row per (bucket, version, source): the PCA reconstruction error of each logged row (from the
+# version's monitor reference), as count, sum, sum of squares and an int64 histogram over the
+# version's fixed error bins (see opscore.serving.feature_rollups.error_edges).
+multivariate_rollups = Table(
+    "multivariate_rollups",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("error_sum", Float, nullable=False),
+    Column("error_sumsq", Float, nullable=False),
+    Column("histogram", LargeBinary, nullable=False),
 )
 
 ALIASES = ("production", "candidate")

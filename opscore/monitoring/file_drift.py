@@ -40,7 +40,7 @@ def file_drift(reference: pd.DataFrame, current: pd.DataFrame, options: DriftOpt
 
 
 @dataclass(frozen=True)
-class _Verdict:
+class Verdict:
     """A column's result before the correction across columns.
 
     ``settled`` is a verdict no threshold decides (a side without values, one constant value on both
@@ -77,7 +77,7 @@ class _Verdict:
         )
 
 
-def _column_verdict(name: str, reference: pd.Series, current: pd.Series, options: DriftOptions) -> _Verdict:
+def _column_verdict(name: str, reference: pd.Series, current: pd.Series, options: DriftOptions) -> Verdict:
     kind, data, missing_reference, missing_current = _read_column(reference, current)
     if isinstance(data, Samples):
         n_reference, n_current, categories = data.reference.size, data.current.size, 0
@@ -90,19 +90,19 @@ def _column_verdict(name: str, reference: pd.Series, current: pd.Series, options
 
     if n_reference == 0 or n_current == 0:
         if n_reference == n_current:
-            return _Verdict(outcome=Outcome(0.0), reason="no values on either side", settled=False, **common)
+            return Verdict(outcome=Outcome(0.0), reason="no values on either side", settled=False, **common)
         side = "current" if n_current == 0 else "reference"
-        return _Verdict(outcome=Outcome(0.0), reason=f"{side} has no values (all missing); nothing to compare",
+        return Verdict(outcome=Outcome(0.0), reason=f"{side} has no values (all missing); nothing to compare",
                         settled=True, unseen=unseen, **common)
     if categories == 1:
         same = Outcome(0.0, 1.0 if threshold.uses_p_value else None)
-        return _Verdict(outcome=same, reason="constant: the same single value on both sides", settled=False, **common)
+        return Verdict(outcome=same, reason="constant: the same single value on both sides", settled=False, **common)
     try:
         outcome = test.run(data, options.bins)
     except BadInputError as error:
         raise BadInputError(f"column '{name}': {error}") from None
     reason = "reference is constant" if isinstance(data, Samples) and data.reference[0] == data.reference[-1] else None
-    return _Verdict(outcome=outcome, unseen=unseen, reason=reason, **common)
+    return Verdict(outcome=outcome, unseen=unseen, reason=reason, **common)
 
 
 def _read_column(reference: pd.Series, current: pd.Series) -> tuple[str, Samples | Counts, float, float]:

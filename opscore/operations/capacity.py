@@ -89,7 +89,8 @@ class CapacityPlan:
             "max_load_per_replica": self.max_load_per_replica, "replicas_needed": self.replicas_needed,
             "replicas_needed_high": self.replicas_needed_high, "utilisation_at_peak": self.utilisation_at_peak,
             "host_load_per_core": self.host_load_per_core,
-            "pattern": {day: [float(v) for v in row] for day, row in self.pattern.iterrows()},
+            # A weekday and hour the window never reached has no mean: None, not zero.
+            "pattern": {day: [None if math.isnan(v) else float(v) for v in row] for day, row in self.pattern.iterrows()},
             "daily_requests": [{"day_start": float(r.day_start), "requests": int(r.requests)}
                                for r in self.daily.itertuples()],
             "notes": list(self.notes),

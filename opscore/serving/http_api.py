@@ -38,6 +38,8 @@ from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry
+from opscore.monitoring import health as health_checks
+from opscore.monitoring.live_drift import parse_window
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -46,6 +48,7 @@ from opscore.serving.telemetry_writer import (
     MALFORMED_BODY,
     TOO_LARGE,
     TelemetryWriter,
+    rejected_cells_of,
 )
 from opscore.store import Store, open_store
 
@@ -270,6 +273,11 @@ def create_app(settings: Settings) -> FastAPI:
         body = await run_in_threadpool(_health, serving)
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
+    @app.get("/health/report", summary="The five health checks over a window (default 24h), as `opscore health --json`")
+    async def health_report(window: str = "24h") -> dict[str, Any]:
+        report = await run_in_threadpool(health_checks.health_report, settings, None, parse_window(window))
+        return report.to_dict()
+
     @app.get("/metrics", summary="Prometheus text format")
     async def metrics() -> Response:
         return Response(generate_latest(serving.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -349,7 +357,7 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         return _Answer({"detail": message, "version": label}, 500)
     if checked.errors:
         metrics.errors.labels(label, "invalid").inc(len({p.row for p in checked.errors}))
-        _refuse(serving, label, INVALID_ROWS)
+        _refuse(serving, label, INVALID_ROWS, rejected_cells_of(checked.errors))
         return _Answer(_invalid_rows_body(checked.errors), 422)
 
     warnings = [f"ignored field(s) {', '.join(ignored)}"] if ignored else []
@@ -413,11 +421,12 @@ def _extra_columns(schema: FeatureSchema, instances: list[Any]) -> list[str]:
     return sorted(str(name) for name in seen - known)
 
 
-def _refuse(serving: _Serving, version_id: str, reason: str) -> None:
-    """Count a request refused before any prediction: in /metrics and, through the writer, in the store."""
+def _refuse(serving: _Serving, version_id: str, reason: str, cells: dict[tuple[str, str], int] | None = None) -> None:
+    """Count a request refused before any prediction: in /metrics and, through the writer, in the store
+    (with its invalid rows by column and reason, when it had any)."""
     serving.metrics.refused.labels(version_id, reason).inc()
     if serving.writer is not None:
-        serving.writer.count_refusal(version_id, reason)
+        serving.writer.count_refusal(version_id, reason, cells=cells)
 
 
 def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, Any]], scores: Scores | None,

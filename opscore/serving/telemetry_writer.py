@@ -4,8 +4,10 @@ A request only appends a :class:`PredictionRecord` per row to a bounded buffer; 
 writes batches of them into ``predictions`` and, in the same transaction, folds them into the rollup
 tables: ``latency_rollups`` (per minute, version and source: requests, failed requests, a sparse
 histogram of request latencies over the buckets of :mod:`opscore.serving.latency_histogram`, and the
-rows those requests carried) and ``refusals`` (requests refused before any prediction, by reason,
-counted by :meth:`TelemetryWriter.count_refusal`). Queries live in :mod:`opscore.serving.telemetry_queries`.
+rows those requests carried), ``refusals`` (requests refused before any prediction, by reason,
+counted by :meth:`TelemetryWriter.count_refusal`, with their invalid cells by column and reason in
+``rejected_cells``) and, unless ``feature_rollups`` is off, the per-feature and multivariate rollups
+of :mod:`opscore.serving.feature_rollups`. Queries live in :mod:`opscore.serving.telemetry_queries`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,19 @@ from sqlalchemy.exc import IntegrityError as DuplicateRowError
 
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, StoreUnavailable
+from opscore.serving import feature_rollups
+from opscore.serving.feature_rollups import FeatureDeltas, Planner
 from opscore.serving.latency_histogram import EDGES, N_BUCKETS
-from opscore.store import Store, latency_rollups, open_store, predictions, refusals
+from opscore.store import (
+    Store,
+    latency_rollups,
+    multivariate_rollups,
+    open_store,
+    predictions,
+    refusals,
+    rejected_cells,
+)
+from opscore.store import feature_rollups as feature_rollups_table
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +55,29 @@ REFUSAL_REASONS = {
     INVALID_ROWS: "invalid rows (missing columns, bad cells)",
     TOO_LARGE: "too large (bytes or rows over the limit)",
 }
+
+# Why a row's cell was refused, from the validator's message: the reasons kept in rejected_cells.
+_CELL_REASONS = (
+    ("missing column", "missing_column"),
+    ("expected a finite number", "not_finite"),
+    ("expected a number", "not_a_number"),
+    ("expected a category", "not_a_category"),
+    ("expected an object", "not_an_object"),
+)
+
+
+def rejected_cells_of(problems: Iterable[Any]) -> dict[tuple[str, str], int]:
+    """Invalid rows counted by (column, reason); a problem with no column counts under "(row)"."""
+    cells: dict[tuple[str, str], int] = {}
+    seen: set[tuple[Any, str, str]] = set()
+    for problem in problems:
+        reason = next((code for prefix, code in _CELL_REASONS if problem.message.startswith(prefix)), "other")
+        key = (problem.column if problem.column is not None else "(row)", reason)
+        if (problem.row, *key) not in seen:
+            seen.add((problem.row, *key))
+            cells[key] = cells.get(key, 0) + 1
+    return cells
+
 
 _MAX_BACKOFF_SECONDS = 2.0
 _RETENTION_CHUNK = 20_000
@@ -135,6 +171,9 @@ class TelemetryWriter:
         self._refusals: dict[_RefusalKey, int] = {}
         self._inflight_refusals: dict[_RefusalKey, int] = {}
         self._refusals_counted = self._refusals_written = 0
+        self._rejected_cells: dict[_RejectedKey, int] = {}
+        self._inflight_cells: dict[_RejectedKey, int] = {}
+        self._planner = Planner(settings.model_store_path) if settings.feature_rollups else None
         self._retention_days = settings.retention_days
         self._rollup_retention_days = settings.rollup_retention_days
         self._retention_every = settings.retention_check_seconds
@@ -180,12 +219,20 @@ class TelemetryWriter:
             self._wake.set()
         return len(accepted)
 
-    def count_refusal(self, version_id: str, reason: str, *, source: str = "api", at: float | None = None) -> None:
-        """Count one request refused before any prediction (a 4xx); written with the next batch."""
-        key = (int((time.time() if at is None else at) // 60), version_id, source, reason)
+    def count_refusal(self, version_id: str, reason: str, *, source: str = "api", at: float | None = None,
+                      cells: dict[tuple[str, str], int] | None = None) -> None:
+        """Count one request refused before any prediction (a 4xx); written with the next batch.
+
+        ``cells`` counts the request's invalid rows by (column, reason), for data quality.
+        """
+        minute = int((time.time() if at is None else at) // 60)
+        key = (minute, version_id, source, reason)
         with self._lock:
             self._refusals[key] = self._refusals.get(key, 0) + 1
             self._refusals_counted += 1
+            for (column, why), count in (cells or {}).items():
+                cell_key = (minute, version_id, source, column, why)
+                self._rejected_cells[cell_key] = self._rejected_cells.get(cell_key, 0) + count
 
     @property
     def stats(self) -> WriterStats:
@@ -257,7 +304,8 @@ class TelemetryWriter:
     def _settled_all(self) -> bool:
         """Nothing left to write: no records, no refusal counts."""
         with self._lock:
-            return not (self._buffer or self._inflight or self._refusals or self._inflight_refusals)
+            return not (self._buffer or self._inflight or self._refusals or self._inflight_refusals
+                        or self._rejected_cells or self._inflight_cells)
 
     def _enforce_retention_when_due(self) -> None:
         """Every ``retention_check_seconds``: remove raw rows past ``retention_days`` and rollup rows
@@ -295,13 +343,14 @@ class TelemetryWriter:
                     if not self._inflight:
                         take = min(self._batch_size, len(self._buffer))
                         self._inflight = [self._buffer.popleft() for _ in range(take)]
-                    if not self._inflight_refusals:
+                    if not self._inflight_refusals and not self._inflight_cells:
                         self._inflight_refusals, self._refusals = self._refusals, {}
-                    if not self._inflight and not self._inflight_refusals:
+                        self._inflight_cells, self._rejected_cells = self._rejected_cells, {}
+                    if not self._inflight and not self._inflight_refusals and not self._inflight_cells:
                         return True
-                    batch, refused = self._inflight, self._inflight_refusals
+                    batch, refused, cells = self._inflight, self._inflight_refusals, self._inflight_cells
                 try:
-                    written, rejected = self._write_batch(batch, refused)
+                    written, rejected = self._write_batch(batch, refused, cells)
                 except (StoreUnavailable, DBAPIError) as exc:
                     self._note_failure(exc)
                     return False
@@ -312,6 +361,7 @@ class TelemetryWriter:
                 with self._lock:
                     self._inflight = []
                     self._inflight_refusals = {}
+                    self._inflight_cells = {}
                     self._written += written
                     self._rejected += rejected
                     self._refusals_written += sum(refused.values())
@@ -323,11 +373,20 @@ class TelemetryWriter:
             self._failures += 1
             self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
-    def _write_batch(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int]) -> tuple[int, int]:
-        """Write one batch, its rollups and the refusals counted meanwhile in one transaction;
-        returns (written, rejected)."""
+    def _deltas(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int],
+                cells: dict[_RejectedKey, int]) -> tuple[list[dict[str, Any]], RollupDeltas]:
         rows, deltas = _rows_and_rollups(batch)
         deltas.refusals = dict(refused)
+        deltas.rejected_cells = dict(cells)
+        if self._planner is not None:
+            deltas.features = self._planner.deltas(batch)
+        return rows, deltas
+
+    def _write_batch(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int],
+                     cells: dict[_RejectedKey, int]) -> tuple[int, int]:
+        """Write one batch, its rollups and the refusals counted meanwhile in one transaction;
+        returns (written, rejected)."""
+        rows, deltas = self._deltas(batch, refused, cells)
         try:
             with self._store.write() as conn:
                 if rows:
@@ -349,8 +408,7 @@ class TelemetryWriter:
                     accepted.append(record)
                 except DuplicateRowError as exc:
                     refusals.append(f"{record.request_id}: {str(exc.orig).splitlines()[0]}")
-            deltas = _rows_and_rollups(accepted)[1]
-            deltas.refusals = dict(refused)
+            deltas = self._deltas(accepted, refused, cells)[1]
             _merge_rollups(self._store, conn, self._upserts, deltas)
         if refusals:
             with self._lock:
@@ -361,6 +419,7 @@ class TelemetryWriter:
 
 _RollupKey = tuple[int, str, str]  # minute, version, source
 _RefusalKey = tuple[int, str, str, str]  # minute, version, source, reason
+_RejectedKey = tuple[int, str, str, str, str]  # minute, version, source, column, reason
 # Per rollup key: [requests, failed requests, latency sum, {bucket: requests}, rows, failed rows]
 _REQUESTS, _FAILED, _LATENCY_SUM, _HISTOGRAM, _ROWS, _FAILED_ROWS = range(6)
 
@@ -375,6 +434,8 @@ class RollupDeltas:
 
     latency: dict[_RollupKey, list[Any]] = field(default_factory=dict)
     refusals: dict[_RefusalKey, int] = field(default_factory=dict)
+    rejected_cells: dict[_RejectedKey, int] = field(default_factory=dict)
+    features: FeatureDeltas = field(default_factory=FeatureDeltas)
 
 
 def _rows_and_rollups(batch: list[PredictionRecord]) -> tuple[list[dict[str, Any]], RollupDeltas]:
@@ -413,7 +474,13 @@ def _rollup_upserts(store: Store) -> dict[str, Any]:
     dialect = sqlite if store.is_sqlite else postgresql
     latency = dialect.insert(latency_rollups)
     refused = dialect.insert(refusals)
+    cells = dialect.insert(rejected_cells)
     return {
+        **feature_rollups.upserts(dialect),
+        "rejected_cells": cells.on_conflict_do_update(
+            index_elements=["minute", "version_id", "source", "column_name", "reason"],
+            set_={"count": rejected_cells.c.count + cells.excluded["count"]},
+        ),
         # Latency rows are merged in Python first (the histogram is JSON), then written whole.
         "latency": latency.on_conflict_do_update(
             index_elements=["minute", "version_id", "source"],
@@ -430,7 +497,7 @@ def _rollup_upserts(store: Store) -> dict[str, Any]:
 
 def _merge_rollups(store: Store, conn: Connection, upserts: dict[str, Any], deltas: RollupDeltas) -> None:
     """Add ``deltas`` to the stored rollup rows inside the caller's write transaction."""
-    if not deltas.latency and not deltas.refusals:
+    if not deltas.latency and not deltas.refusals and not deltas.rejected_cells and not deltas.features:
         return
     if not store.is_sqlite:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROLLUP_LOCK_KEY})
@@ -440,6 +507,14 @@ def _merge_rollups(store: Store, conn: Connection, upserts: dict[str, Any], delt
             {"minute": minute, "version_id": version, "source": source, "reason": reason, "count": count}
             for (minute, version, source, reason), count in sorted(deltas.refusals.items())
         ])
+    if deltas.rejected_cells:
+        conn.execute(upserts["rejected_cells"], [
+            {"minute": minute, "version_id": version, "source": source, "column_name": column, "reason": reason,
+             "count": count}
+            for (minute, version, source, column, reason), count in sorted(deltas.rejected_cells.items())
+        ])
+    if deltas.features:
+        feature_rollups.merge(conn, upserts, deltas.features)
 
 
 def _merge_latency(conn: Connection, upsert: Any, deltas: dict[_RollupKey, list[Any]]) -> None:
@@ -485,12 +560,16 @@ def apply_retention(store: Store, older_than_days: float) -> int:
 
 
 def apply_rollup_retention(store: Store, older_than_days: float) -> int:
-    """Delete rollup rows (latency, refusals) older than ``older_than_days``; returns how many."""
+    """Delete rollup rows (latency, refusals, rejected cells, feature and multivariate rollups) older
+    than ``older_than_days``; returns how many."""
     if not older_than_days >= 0:
         raise BadInputError(f"rollup retention must be zero or more days, not {older_than_days!r}")
-    cutoff_minute = math.floor((time.time() - older_than_days * 86_400) / 60)
+    cutoff = time.time() - older_than_days * 86_400
+    cutoff_minute = math.floor(cutoff / 60)
     removed = 0
     with store.write() as conn:
-        for table in (latency_rollups, refusals):
+        for table in (latency_rollups, refusals, rejected_cells):
             removed += conn.execute(delete(table).where(table.c.minute < cutoff_minute)).rowcount
+        for table in (feature_rollups_table, multivariate_rollups):
+            removed += conn.execute(delete(table).where(table.c.bucket < cutoff)).rowcount
     return removed

@@ -11,6 +11,7 @@ import time
 from sqlalchemy import func, select
 
 from opscore.config import replace
+from opscore.data.features import frame_to_records
 from opscore.models.artifacts import OWNER, STAGING
 from opscore.models.leases import this_host
 from opscore.operations.procedures import get_procedure, no_checkpoint
@@ -44,10 +45,13 @@ def test_a_planted_stale_staging_folder_is_cleaned_and_a_live_one_kept(trained):
 
 
 def test_raw_rows_past_retention_are_removed_and_recent_ones_kept(trained):
+    from opscore.demo.credit_data import credit_applications
+
+    row = frame_to_records(credit_applications(n_rows=1, seed=1).drop(columns="default"))[0]
     writer = TelemetryWriter(trained).start()
     now = time.time()
     for i, age_days in enumerate([40, 35, 2, 0]):
-        writer.submit(PredictionRecord(f"r{i}", now - age_days * 86_400, "v1", "api", 5.0, "ok", {"age": 30}, 0, 0.2))
+        writer.submit(PredictionRecord(f"r{i}", now - age_days * 86_400, "v1", "api", 5.0, "ok", row, 0, 0.2))
     assert writer.close()
     result = get_procedure("cleanup").run(replace(trained, retention_days=30), {}, no_checkpoint)
     with open_store(trained).read() as conn:
