@@ -58,6 +58,8 @@ class Settings:
     # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
     # they are removed too (0 keeps them), so every read over "all time" stays bounded.
     rollup_retention_days: float = 400.0
+    # Where the weekly maintenance writes its verified backups (a folder per backup).
+    backup_dir: Path = Path("backups")
     # Per-feature counts over each version's reference profile bins (and the multivariate error),
     # kept at ingestion so live drift and data quality cost the same at any traffic.
     feature_rollups: bool = True
@@ -67,6 +69,26 @@ class Settings:
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0
+    # Health checks (opscore health, GET /health/report): a figure past its warning line makes its check
+    # "warning", past its critical line "critical". Shares are fractions (0.05 is 5 %); the data-quality lines
+    # (quality_missing_share, quality_outlier_share) and the accuracy drop turn critical at health_critical_factor times theirs.
+    health_p95_target_ms: float = 250.0
+    health_p95_critical_ms: float = 1000.0
+    health_error_rate_warning: float = 0.01
+    health_error_rate_critical: float = 0.05
+    health_accuracy_drop: float = 0.05
+    health_critical_factor: float = 2.0
+    health_cpu_warning: float = 80.0
+    health_cpu_critical: float = 95.0
+    health_memory_warning: float = 85.0
+    health_memory_critical: float = 95.0
+    health_disk_warning: float = 85.0
+    health_disk_critical: float = 95.0
+    # What one CPU core costs per hour (any currency), the cost per 1,000 predictions above which the
+    # cost check warns (0: no target), and the share of idle minutes that counts as paying for nothing.
+    cost_per_cpu_hour: float = 0.05
+    health_cost_per_1000_target: float = 0.0
+    health_idle_share: float = 0.8
 
     @property
     def model_store_path(self) -> Path:

@@ -166,6 +166,30 @@ refusals = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# Each backup taken (``opscore backup``, the weekly procedure, a restore drill): where, how big, and
+# whether a restore of it into a scratch workspace was verified. The maturity scorecard reads it.
+backups = Table(
+    "backups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("taken_at", Float, nullable=False, index=True),
+    Column("folder", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("files", Integer, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("verified_at", Float),
+)
+
+# Disk used by the model store and the database at each infrastructure review, so the next review
+# reports growth against a measured figure instead of a guess.
+disk_usage = Table(
+    "disk_usage",
+    metadata,
+    Column("measured_at", Float, primary_key=True),
+    Column("model_store_bytes", BigInteger, nullable=False),
+    Column("database_bytes", BigInteger, nullable=False),
+)
+
 # Rows of a request refused for invalid cells, per minute, version, source, column and reason (the
 # column is "(row)" when a whole row was wrong): what data quality reports as rejected rows.
 rejected_cells = Table(

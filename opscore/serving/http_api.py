@@ -38,6 +38,7 @@ from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
 from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry, retraining
+from opscore.monitoring import health as health_checks
 from opscore.monitoring.live_drift import live_drift, parse_window
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
@@ -278,6 +279,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> JSONResponse:
         body = await run_in_threadpool(_health, serving)
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/health/report", summary="The five health checks over a window (default 24h), as `opscore health --json`")
+    async def health_report(window: str = "24h") -> dict[str, Any]:
+        report = await run_in_threadpool(health_checks.health_report, settings, None, parse_window(window))
+        return report.to_dict()
 
     @app.get("/metrics", summary="Prometheus text format")
     async def metrics() -> Response:

@@ -10,6 +10,8 @@ import pandas as pd
 from opscore.config import Settings
 from opscore.models import registry
 from opscore.models.registry import LedgerEntry, ProductionChange, VersionInfo
+from opscore.monitoring.health import health_report
+from opscore.monitoring.health.infrastructure import HostReader, read_host
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views.sources import DEFAULT_SOURCE, TrafficSource, traffic_source
@@ -105,3 +107,40 @@ def overview(settings: Settings, window_label: str, version_id: str | None = Non
     )
 
 
+
+
+HEALTH_LABELS = {"performance": "Performance", "data_quality": "Data quality", "model_accuracy": "Model accuracy",
+                 "infrastructure": "Infrastructure", "cost_efficiency": "Cost efficiency"}
+STATUS_ICONS = {"healthy": ":material/check_circle:", "warning": ":material/warning:", "critical": ":material/error:"}
+
+
+@dataclass(frozen=True)
+class HealthTile:
+    """One health check as the Overview shows it: its status, its top issue and all of it for the details."""
+
+    name: str
+    label: str
+    status: str
+    top_issue: str
+    issues: list[str]
+    recommendations: list[str]
+
+    @property
+    def icon(self) -> str:
+        return STATUS_ICONS[self.status]
+
+
+@dataclass(frozen=True)
+class HealthSection:
+    overall: str
+    checked_at: float
+    tiles: list[HealthTile]
+
+
+def health_section(settings: Settings, window_seconds: float, now: float | None = None,
+                   host: HostReader = read_host) -> HealthSection:
+    """The five health checks over the page's window, one tile each, most severe issue first."""
+    report = health_report(settings, now=now, window=window_seconds, host=host)
+    tiles = [HealthTile(name, HEALTH_LABELS[name], check.status, check.top_issue or "no issue found", check.issues,
+                        check.recommendations) for name, check in report.checks.items()]
+    return HealthSection(report.overall, report.checked_at, tiles)

@@ -105,3 +105,16 @@ def test_the_demo_offer_builds_the_demo_workspace_with_progress(workspace):
     assert "Demo workspace built" in at.success[0].value
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Production"] == "v2" and metrics["Last retrain"] == "v2"
+
+
+def test_overview_shows_the_five_health_checks_with_their_top_issue(demo_workspace):
+    at = run_page()
+    assert not at.exception
+    tiles = [m.value for m in at.markdown if m.value.startswith("**") and "  \n:material/" in m.value]
+    labels = [t.split("**")[1] for t in tiles]
+    assert labels == ["Performance", "Data quality", "Model accuracy", "Infrastructure", "Cost efficiency"]
+    assert all(t.rsplit("**", 2)[1] in {"healthy", "warning", "critical"} for t in tiles)
+    assert any(s.value.startswith("Health: ") for s in at.subheader)
+    # The demo-like workspace has 100 labels on v2's traffic, so accuracy is measured, not estimated.
+    details = " ".join(m.value for m in at.markdown)
+    assert "Model accuracy" in details and "Cost efficiency" in details

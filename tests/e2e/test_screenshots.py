@@ -72,3 +72,17 @@ def test_the_empty_workspace_offers_the_demo(workspace, dashboard_url, chromium)
     expect(build).to_be_enabled()  # retries while the page reruns after the sign-in
     assert_no_exception_on_screen(page)
     full_height_screenshot(page, "overview-empty-workspace")
+
+
+@pytest.mark.slow
+def test_overview_health_section_shows_whole_at_1280(demo_workspace, dashboard_url, chromium):
+    page = open_dashboard(chromium, dashboard_url)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_text("Health details: every issue and what to do").wait_for()
+    for label in ("Performance", "Data quality", "Model accuracy", "Infrastructure", "Cost efficiency"):
+        expect(page.get_by_text(label, exact=True).first).to_be_visible()
+    assert_no_exception_on_screen(page)
+    page.get_by_text("Health details: every issue and what to do").scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "overview-health-1280.png"))

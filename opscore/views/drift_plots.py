@@ -1,0 +1,70 @@
+"""Figures for drift: one column's reference against current traffic, and drift per column over time.
+
+Built from the live monitors' results (counts over the reference profile's bins, per-window reports),
+so the Drift page is one call per chart and each figure is tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from opscore.models.registry import ProductionChange
+from opscore.monitoring.distributions import Counts
+from opscore.monitoring.live_drift import LiveDriftReport
+from opscore.views.plots import PALETTE, TIME_AXIS, _add_markers, _layout, empty_figure
+from opscore.views.plots import _times as times
+
+
+def column_distribution_figure(column: str, counts: Counts) -> go.Figure:
+    """Share of each side's rows per bin: a histogram over the bins for numeric, bars per category."""
+    title = f"{column}: reference against current traffic (share of rows per bin)"
+    x_title = "category" if counts.labels is not None else f"{column} (bin upper edge, column units)"
+    if not counts.n_reference or not counts.n_current:
+        return empty_figure(title, f"No {'reference' if not counts.n_reference else 'current'} values of {column} "
+                                   "in this window", x_title, "share of rows")
+    reference, current = counts.shares()
+    if counts.labels is not None:
+        x: Sequence = list(counts.labels)
+    else:
+        edges = np.asarray(counts.edges, dtype=float)
+        x = [f"≤ {edge:,.4g}" for edge in edges[1:-1]] + [f"> {edges[-2]:,.4g}"]
+    fig = go.Figure([
+        go.Bar(x=x, y=reference, name=f"reference ({counts.n_reference:,} rows)", marker={"color": PALETTE[0]}),
+        go.Bar(x=x, y=current, name=f"current ({counts.n_current:,} rows)", marker={"color": PALETTE[1]}),
+    ])
+    fig.update_layout(barmode="group", bargap=0.15 if counts.labels is not None else 0.02)
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title, x_title, "share of rows")
+
+
+def drift_heatmap(reports: Sequence[LiveDriftReport], markers: Sequence[ProductionChange] = ()) -> go.Figure:
+    """Each column's statistic over its threshold per window (≥ 1 drifted for distance tests), with production moves.
+
+    p-value tests (KS, chi-square, Z) are drawn as threshold over p-value, so ≥ 1 is drifted for them too.
+    """
+    title = "Drift score per column and window (statistic over threshold; 1 or more is drifted)"
+    shown = [r for r in reports if r.rows]
+    if not shown:
+        return empty_figure(title, "No traffic logged in these windows", TIME_AXIS, "column")
+    columns = list(shown[0].report.columns)
+    z = np.full((len(columns), len(shown)), np.nan)
+    for j, report in enumerate(shown):
+        for i, name in enumerate(columns):
+            column = report.report.columns.get(name)
+            if column is None:
+                continue
+            if column.p_value is not None:
+                z[i, j] = column.threshold / max(column.p_value, 1e-300)
+            elif column.threshold:
+                z[i, j] = column.statistic / column.threshold
+    x = times(np.array([r.start for r in shown], dtype=float))
+    fig = go.Figure(go.Heatmap(
+        x=x, y=columns, z=np.minimum(z, 10.0), zmin=0, zmax=2, colorscale=[[0, "#f7f7f7"], [0.5, "#fdd49e"],
+                                                                         [1, "#d7301f"]],
+        colorbar={"title": "score"}, hovertemplate="%{y} at %{x}: %{z:.2f}<extra></extra>",
+    ))
+    _add_markers(fig, markers, x.min(), x.max())
+    return _layout(fig, title, TIME_AXIS, "column", height=max(380, 28 * len(columns) + 160))
