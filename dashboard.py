@@ -22,6 +22,7 @@ PAGES = {
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/live.py", title="Live predictions", icon=":material/bolt:"),
         st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
+        st.Page("pages/drift.py", title="Drift", icon=":material/query_stats:"),
     ],
     "Models": [
         st.Page("pages/versions.py", title="Versions", icon=":material/history:"),

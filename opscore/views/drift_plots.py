@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from opscore.models.registry import ProductionChange
@@ -21,7 +22,7 @@ from opscore.views.plots import _times as times
 def column_distribution_figure(column: str, counts: Counts) -> go.Figure:
     """Share of each side's rows per bin: a histogram over the bins for numeric, bars per category."""
     title = f"{column}: reference against current traffic (share of rows per bin)"
-    x_title = "category" if counts.labels is not None else f"{column} (bin upper edge, column units)"
+    x_title = "category" if counts.labels is not None else f"{column} (bin middle, column units)"
     if not counts.n_reference or not counts.n_current:
         return empty_figure(title, f"No {'reference' if not counts.n_reference else 'current'} values of {column} "
                                    "in this window", x_title, "share of rows")
@@ -29,14 +30,16 @@ def column_distribution_figure(column: str, counts: Counts) -> go.Figure:
     if counts.labels is not None:
         x: Sequence = list(counts.labels)
     else:
+        # Bin middles on a numeric axis (readable ticks however many bins the profile keeps).
         edges = np.asarray(counts.edges, dtype=float)
-        x = [f"≤ {edge:,.4g}" for edge in edges[1:-1]] + [f"> {edges[-2]:,.4g}"]
+        finite = np.where(np.isfinite(edges), edges, np.nan)
+        x = list((finite[:-1] + finite[1:]) / 2)
     fig = go.Figure([
         go.Bar(x=x, y=reference, name=f"reference ({counts.n_reference:,} rows)", marker={"color": PALETTE[0]}),
         go.Bar(x=x, y=current, name=f"current ({counts.n_current:,} rows)", marker={"color": PALETTE[1]}),
     ])
     fig.update_layout(barmode="group", bargap=0.15 if counts.labels is not None else 0.02)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".1%")
     return _layout(fig, title, x_title, "share of rows")
 
 
@@ -68,3 +71,39 @@ def drift_heatmap(reports: Sequence[LiveDriftReport], markers: Sequence[Producti
     ))
     _add_markers(fig, markers, x.min(), x.max())
     return _layout(fig, title, TIME_AXIS, "column", height=max(380, 28 * len(columns) + 160))
+
+
+def multivariate_figure(frame: pd.DataFrame, markers: Sequence[ProductionChange] = ()) -> go.Figure:
+    """Mean PCA reconstruction error per window inside its alert band (reference mean ± 3σ)."""
+    title = "Multivariate drift (mean PCA reconstruction error per window, band: reference ± 3σ)"
+    y_title = "reconstruction error (standardised units)"
+    shown = frame[frame["rows"] > 0] if not frame.empty else frame
+    if shown.empty or shown["mean_error"].isna().all():
+        return empty_figure(title, "No multivariate reference for this version, or no traffic in these windows",
+                            TIME_AXIS, y_title)
+    x = times(shown["start"])
+    fig = go.Figure([
+        go.Scatter(x=x, y=shown["upper"], mode="lines", line={"width": 0, "shape": "hv"}, showlegend=False,
+                   hoverinfo="skip"),
+        go.Scatter(x=x, y=shown["lower"], mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
+                   fillcolor="rgba(0, 114, 178, 0.15)", name="alert band"),
+        go.Scatter(x=x, y=shown["mean_error"], mode="lines+markers", name="mean error", line={"color": PALETTE[0]},
+                   marker={"color": [PALETTE[5] if a else PALETTE[0] for a in shown["alert"]]}),
+    ])
+    _add_markers(fig, markers, x.min(), x.max())
+    return _layout(fig, title, TIME_AXIS, y_title)
+
+
+def quality_figure(frame: pd.DataFrame, share: str = "missing_share") -> go.Figure:
+    """One line per column: the share of rows per window that was missing (or out of range, or an outlier)."""
+    what = {"missing_share": "missing", "out_of_range_share": "outside the training range",
+            "outlier_share": "outliers (IQR rule)"}[share]
+    title = f"Data quality: share of rows {what} per window (per column)"
+    shown = frame[frame["rows"] > 0] if not frame.empty else frame
+    if shown.empty:
+        return empty_figure(title, "No traffic logged in these windows", TIME_AXIS, "share of rows")
+    fig = go.Figure([go.Scatter(x=times(part["start"]), y=part[share], mode="lines+markers", name=str(name),
+                                line={"color": PALETTE[i % len(PALETTE)]})
+                     for i, (name, part) in enumerate(shown.groupby("column", sort=False))])
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title, TIME_AXIS, "share of rows")

@@ -17,6 +17,7 @@ PAGES = {
     "Overview": "Recent changes",
     "Live predictions": "Score one record",
     "Latency": "Per version in this window",
+    "Drift": "Drifted columns",
     "Versions": "Ledger",
     "Retrain": "How it works",
 }
@@ -51,7 +52,7 @@ def test_every_page_on_the_demo_workspace(demo_workspace, dashboard_url, chromiu
         page.set_viewport_size({"width": 1440, "height": 1000})
         go_to(page, title)
         page.get_by_text(landmark).first.wait_for()
-        if title in {"Overview", "Latency", "Live predictions"}:
+        if title in {"Overview", "Latency", "Live predictions", "Drift"}:
             page.locator(".js-plotly-plot").first.wait_for()
         page.wait_for_timeout(1500)  # let the charts finish drawing
         assert_no_exception_on_screen(page)
@@ -86,3 +87,17 @@ def test_overview_health_section_shows_whole_at_1280(demo_workspace, dashboard_u
     page.wait_for_timeout(800)
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "overview-health-1280.png"))
+
+
+@pytest.mark.slow
+def test_drift_page_shows_whole_at_1280(demo_workspace, dashboard_url, chromium):
+    page = open_dashboard(chromium, dashboard_url)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    go_to(page, "Drift")
+    page.get_by_text("Drifted columns").first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.wait_for_timeout(1500)
+    assert_no_exception_on_screen(page)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "drift-1280.png"))
+    full_height_screenshot(page, "drift-full")

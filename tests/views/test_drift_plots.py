@@ -42,3 +42,30 @@ def test_heatmap_has_a_cell_per_column_and_window_with_traffic(served):
         expected = column.threshold / column.p_value if column.p_value is not None else column.statistic / column.threshold
         assert heat.z[i][-1] == pytest.approx(min(expected, 10.0))
     assert is_empty(drift_heatmap([r for r in reports if not r.rows]))
+
+
+def test_multivariate_figure_draws_the_error_inside_its_band():
+    import pandas as pd
+
+    from opscore.views.drift_plots import multivariate_figure
+
+    frame = pd.DataFrame({"start": [0.0, 3600.0, 7200.0], "end": [3600.0, 7200.0, 10800.0], "rows": [50, 0, 40],
+                          "mean_error": [1.0, None, 3.0], "lower": [0.8, None, 0.7], "upper": [1.2, None, 1.3],
+                          "alert": [False, False, True]})
+    fig = multivariate_figure(frame.astype({"mean_error": float, "lower": float, "upper": float}))
+    upper, lower, error = fig.data
+    assert list(error.y) == [1.0, 3.0] and list(upper.y) == [1.2, 1.3] and list(lower.y) == [0.8, 0.7]
+    assert error.marker.color[1] != error.marker.color[0]  # the alert window stands out
+    assert is_empty(multivariate_figure(frame.iloc[1:2]))
+
+
+def test_quality_figure_has_a_line_per_column(served):
+    from opscore.monitoring.data_quality import quality_over_time
+    from opscore.views.drift_plots import quality_figure
+
+    now = time.time() + 60
+    frame = quality_over_time(served, bucket_of(now - 3 * 3600), now, 3600, version="v1")
+    fig = quality_figure(frame)
+    assert {trace.name for trace in fig.data} == set(frame["column"])
+    income = next(t for t in fig.data if t.name == "annual_income")
+    assert list(income.y) == list(frame[(frame["column"] == "annual_income") & (frame["rows"] > 0)]["missing_share"])

@@ -1,0 +1,85 @@
+"""The Drift page: production's live traffic against its reference profile over the chosen window.
+
+Everything is summed from the rollups kept at ingestion (drift, quality, multivariate score), so the
+page costs the same at any traffic; accuracy reads the labelled rows of the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from opscore.config import Settings
+from opscore.models import registry
+from opscore.models.registry import ProductionChange
+from opscore.monitoring.accuracy import AccuracyResult, measure_accuracy
+from opscore.monitoring.chunking import Chunking
+from opscore.monitoring.data_quality import quality_over_time
+from opscore.monitoring.distributions import Counts
+from opscore.monitoring.live_drift import (
+    LiveDriftReport,
+    column_distribution,
+    drift_over_time,
+    live_drift,
+    multivariate_over_time,
+    resolve_version,
+)
+from opscore.monitoring.performance_estimation import PerformanceEstimate, estimate_accuracy
+from opscore.serving.feature_rollups import bucket_of
+from opscore.store import open_store
+from opscore.views.windows import Window, resolve_window
+
+TABLE_COLUMNS = ["type", "test", "statistic", "threshold", "p_value", "drifted", "missing_share_current"]
+
+
+@dataclass(frozen=True)
+class DriftPage:
+    window: Window
+    every: float
+    drift: LiveDriftReport
+    over_time: list[LiveDriftReport]
+    multivariate: pd.DataFrame
+    quality: pd.DataFrame
+    accuracy: AccuracyResult
+    estimate: PerformanceEstimate
+    markers: list[ProductionChange]
+
+    def table(self) -> pd.DataFrame:
+        """One row per column, drifted first, as the page's sortable table."""
+        frame = self.drift.report.to_df()[TABLE_COLUMNS]
+        return frame.sort_values(["drifted", "column"], ascending=[False, True]) if not frame.empty else frame
+
+
+def _every(seconds: float) -> float:
+    return 3600.0 if seconds <= 2 * 86400 else 86400.0
+
+
+def drift_page(settings: Settings, window_label: str, version: str | None = None) -> DriftPage:
+    """Drift, quality and accuracy of ``version`` (default: production's) over the window, per sub-window too."""
+    picked = resolve_window(settings, window_label)
+    # Start on a rollup bucket, so the window's sums are exactly one window's.
+    window = Window(picked.label, bucket_of(picked.start), picked.end)
+    chosen = resolve_version(settings, window.start, window.end, version)
+    every = _every(window.seconds)
+    chunking = Chunking(frequency=every).over(window.start, window.end)
+    return DriftPage(
+        window=window, every=every,
+        drift=live_drift(settings, window.start, window.end, version=chosen),
+        over_time=drift_over_time(settings, window.start, window.end, every, version=chosen),
+        multivariate=multivariate_over_time(settings, window.start, window.end, every, version=chosen),
+        quality=quality_over_time(settings, window.start, window.end, every, version=chosen),
+        accuracy=measure_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
+        estimate=estimate_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
+        markers=registry.production_changes(open_store(settings)),
+    )
+
+
+def distribution_of(settings: Settings, version: str, column: str, start: float, end: float) -> Counts:
+    """Reference and current counts of ``column`` (or "prediction") of ``version`` over [start, end)."""
+    return column_distribution(settings, version, column, start, end)
+
+
+def has_production(settings: Settings) -> bool:
+    """Whether any version has served production (the page has nothing to compare before)."""
+    return registry.alias_target(open_store(settings)) is not None
