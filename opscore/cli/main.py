@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from opscore.cli import alerts as cli_alerts
 from opscore.cli import models as cli_models
 from opscore.cli import monitoring as cli_monitoring
 from opscore.cli import scoring as cli_scoring
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each command group keeps its parser beside its commands.
-    for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_tokens):
+    for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_tokens, cli_alerts):
         group.register(sub)
     return parser
 

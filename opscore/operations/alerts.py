@@ -26,7 +26,7 @@ from opscore.access.actors import SYSTEM, Actor
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError
 from opscore.operations import alert_channels
-from opscore.operations.alert_rules import AlertRule, configured_rules
+from opscore.operations.alert_rules import AlertRule, configured_rules, parse_duration
 from opscore.operations.alert_signals import SIGNALS, SignalContext
 from opscore.store import Store, alert_deliveries, alert_events, alerts, open_store, silences
 
@@ -285,6 +285,20 @@ def parse_matchers(items: list[str]) -> dict[str, str]:
             raise BadInputError(f"matcher {item!r}: expected key=value, e.g. rule=p95_latency")
         matchers[key.strip()] = value.strip()
     return matchers
+
+
+def silence_end(text: str, now: float) -> float:
+    """When a silence given as ``2h`` (from now) or an ISO time (UTC unless it says) ends."""
+    try:
+        return now + parse_duration(text, "until")
+    except BadInputError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise BadInputError(f"until: expected a duration from now (2h, 30m) or a time like "
+                            f"2026-12-02T18:00, got {text!r}") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def create_silence(settings: Settings, *, matchers: dict[str, str], author: str, comment: str, ends_at: float,

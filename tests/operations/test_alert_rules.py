@@ -7,7 +7,13 @@ import pytest
 from opscore.access.actors import Actor
 from opscore.config import Settings, load_settings
 from opscore.exceptions import BadInputError, PermissionDenied
-from opscore.operations.alert_rules import DEFAULT_RULES, configured_rules, parse_duration, parse_rule, set_rule
+from opscore.operations.alert_rules import (
+    DEFAULT_RULES,
+    configured_rules,
+    parse_duration,
+    parse_rule,
+    set_rule,
+)
 from tests.conftest import OPERATOR
 
 
