@@ -91,6 +91,19 @@ def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[f
     return result
 
 
+def rule_readings(settings: Settings, *, now: float | None = None) -> list[dict[str, Any]]:
+    """Every rule with its signal's current value per label set against its threshold (no state moves)."""
+    context = SignalContext(settings, time.time() if now is None else now)
+    out = []
+    for rule in configured_rules(settings):
+        series = SIGNALS[rule.signal](context, rule.window_seconds)
+        base = {"rule": rule.name, "severity": rule.severity, "expr": rule.expression, "threshold": rule.threshold,
+                "for": rule.for_seconds, "window": rule.window_seconds}
+        out += [{**base, "labels": {**rule.labels, **labels}, "value": value, "breached": rule.breached(value)}
+                for labels, value in series] or [{**base, "labels": dict(rule.labels), "value": None, "breached": False}]
+    return out
+
+
 def _move(conn: Connection, rule: AlertRule, series: list[tuple[dict[str, str], float]], now: float) -> list[str]:
     """Move the open alerts of ``rule`` for this reading; returns one line per state change."""
     changes: list[str] = []
