@@ -29,6 +29,7 @@ PAGES = {
     ],
     "Operations": [
         st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+        st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
     ],
 }
 

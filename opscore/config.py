@@ -66,6 +66,23 @@ class Settings:
     # Data quality findings: a column's share of missing values, and of IQR outliers, above these.
     quality_missing_share: float = 0.05
     quality_outlier_share: float = 0.10
+    # Alerts: rules (``[[alert_rules]]``, added to the defaults or replacing one of the same name and
+    # severity), channels by name (``[alert_channels.NAME]`` with ``type`` webhook, slack, pagerduty,
+    # email or log) and routes (``[[alert_routes]]``: matchers, severities, channels in escalation order).
+    alert_rules: list = field(default_factory=list)
+    alert_channels: dict = field(default_factory=dict)
+    alert_routes: list = field(default_factory=list)
+    alert_evaluation_seconds: float = 30.0
+    alert_group_wait_seconds: float = 30.0
+    alert_group_interval_seconds: float = 300.0
+    alert_repeat_interval_seconds: float = 14_400.0
+    # A firing alert nobody acknowledged within this long goes to the next channel of its route;
+    # so does the alert of a rule that fired this many times within the window.
+    alert_escalate_after_seconds: float = 900.0
+    alert_escalate_count: int = 3
+    alert_escalate_window_seconds: float = 3600.0
+    alert_delivery_attempts: int = 3
+    alert_delivery_backoff_seconds: float = 1.0
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0
@@ -119,18 +136,19 @@ def _coerce(name: str, kind: type, raw: object) -> object:
             raise ValueError(raw)
         if kind is Path:
             return Path(str(raw))
-        if kind is dict:
+        if kind in (dict, list):
             value = json.loads(raw) if isinstance(raw, str) else raw
-            if not isinstance(value, dict):
+            if not isinstance(value, kind):
                 raise ValueError(raw)
             return value
         return kind(raw)
     except (TypeError, ValueError) as exc:
-        expected = "a table (TOML) or a JSON object (environment)" if kind is dict else kind.__name__
+        expected = {dict: "a table (TOML) or a JSON object (environment)",
+                    list: "an array of tables (TOML) or a JSON array (environment)"}.get(kind, kind.__name__)
         raise BadInputError(f"setting {name!r}: cannot read {raw!r} as {expected}") from exc
 
 
-_TYPES = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+_TYPES = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
 
 
 def load_settings(workspace: Path | None = None, env: dict[str, str] | None = None) -> Settings:

@@ -248,6 +248,92 @@ multivariate_rollups = Table(
     Column("histogram", LargeBinary, nullable=False),
 )
 
+# Alerts: one row per episode of a rule firing for one label set (its fingerprint); an episode ends
+# resolved, and the next breach opens a new row. Everything that happens to an alert is an event.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("value", Float),
+    Column("started_at", Float, nullable=False),
+    Column("fired_at", Float),
+    Column("resolved_at", Float),
+    Column("last_true_at", Float, nullable=False),
+    Column("acknowledged_by", String(128)),
+    Column("acknowledged_at", Float),
+    Column("notified_at", Float),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Index("ix_alerts_fingerprint_state", "fingerprint", "state"),
+    Index("ix_alerts_started_at", "started_at"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_alert_events_alert_id", "alert_id"),
+    Index("ix_alert_events_at", "at"),
+)
+
+# Every delivery attempt with the channel's answer (HTTP status, SMTP reply or the error).
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("answer", Text, nullable=False),
+    Index("ix_alert_deliveries_alert_id", "alert_id"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+)
+
+# Rules an operator set on the Alerts page: they replace a configured rule of the same name and severity.
+alert_rule_overrides = Table(
+    "alert_rule_overrides",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("severity", String(16), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Named leases on work only one replica may do at a time (the alert evaluator).
+work_leases = Table(
+    "work_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token", String(32), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 ALIASES = ("production", "candidate")
 
 

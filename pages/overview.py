@@ -141,6 +141,14 @@ left.plotly_chart(plots.throughput(view.series, view.markers, empty_message=empt
 right.plotly_chart(plots.latency_percentiles(view.series, view.markers, empty_message=empty, percentiles=("p95_ms",),
                                              title=view.source.latency_title), key="overview_latency")
 
+if view.firing_alerts:
+    st.subheader(f"Firing alerts ({len(view.firing_alerts)})")
+    for alert in view.firing_alerts:
+        acked = f" · acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_by"] else ""
+        st.error(f"**{alert['rule']}** ({alert['severity']}): {alert['summary']} · since {when(alert['fired_at'])}"
+                 f"{acked}", icon=":material/notifications_active:")
+    st.page_link("pages/alerts.py", label="Alerts", icon=":material/arrow_forward:")
+
 st.subheader("Recent changes")
 if view.recent_moves:
     st.dataframe(version_history.ledger_frame(view.recent_moves), hide_index=True)

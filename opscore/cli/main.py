@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from opscore.cli import alerts as cli_alerts
 from opscore.cli import backups as cli_backups
 from opscore.cli import health as cli_health
 from opscore.cli import models as cli_models
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each command group keeps its parser beside its commands.
     for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_health, cli_tokens,
-                  cli_backups):
+                  cli_backups, cli_alerts):
         group.register(sub)
     return parser
 

@@ -40,6 +40,8 @@ from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unaut
 from opscore.models import registry, retraining
 from opscore.monitoring import health as health_checks
 from opscore.monitoring.live_drift import live_drift, parse_window
+from opscore.operations import alerts
+from opscore.operations.alert_evaluator import AlertEvaluator
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -99,6 +101,13 @@ class RetrainBody(BaseModel):
                                      description="whose training data to start from (default: production)")
     version_id: str | None = Field(None, description="id of the new candidate (default: the next free one)")
     include_labelled_traffic: bool = Field(False, description="add the newest labelled production traffic")
+
+
+class SilenceBody(BaseModel):
+    matchers: dict[str, str] = Field(description="labels (or rule, severity) an alert must match to be muted")
+    author: str = Field(description="who sets the silence")
+    comment: str = Field(description="why")
+    ends_at: float = Field(description="when it ends (Unix time, seconds)")
 
 
 class _Metrics:
@@ -167,6 +176,7 @@ class _Serving:
         self.writer: TelemetryWriter | None = None
         self.batcher: MicroBatcher | None = None
         self.tokens: tokens.TokenBook | None = None
+        self.alert_evaluator: AlertEvaluator | None = None
         self._heap_lock = threading.Lock()
         # Request ids: a random per-start prefix and a counter (unique across replicas, cheap per row).
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -189,7 +199,12 @@ class _Serving:
         if self.settings.batching:
             self.batcher = MicroBatcher(self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000,
                                         observe=self.metrics.observe_batch)
+        if self.settings.alert_evaluation_seconds > 0:
+            self.alert_evaluator = AlertEvaluator(self.settings, telemetry_dropped=self.telemetry_dropped).start()
         self.refreeze_heap()
+
+    def telemetry_dropped(self) -> int:
+        return self.writer.stats.dropped if self.writer is not None else 0
 
     def refreeze_heap(self) -> None:
         """Exempt the long-lived heap (libraries, the loaded models) from garbage collection.
@@ -208,6 +223,8 @@ class _Serving:
 
     def stop(self) -> None:
         """Graceful shutdown: finish queued model calls, then write every logged prediction."""
+        if self.alert_evaluator is not None:
+            self.alert_evaluator.stop()
         if self.batcher is not None:
             self.batcher.close()
         if self.writer is not None and not self.writer.close(timeout=30):
@@ -317,6 +334,24 @@ def create_app(settings: Settings) -> FastAPI:
         outcome = await run_in_threadpool(retraining.retrain, settings, body.base_version, None,
                                           body.include_labelled_traffic, actor=actor, version_id=body.version_id)
         return outcome.to_dict()
+
+    @app.get("/alerts", summary="Alerts, newest first (state: pending, firing, nodata or resolved)")
+    async def list_alerts(state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        return await run_in_threadpool(alerts.list_alerts, settings, state=state, limit=min(max(limit, 1), 1000))
+
+    @app.get("/alerts/{alert_id}", summary="One alert with its history (every event) and delivery attempts")
+    async def get_alert(alert_id: int) -> dict[str, Any]:
+        return await run_in_threadpool(alerts.get_alert, settings, alert_id)
+
+    @app.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert: it stops escalating and repeating")
+    async def acknowledge(alert_id: int, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        return await run_in_threadpool(lambda: alerts.acknowledge(settings, alert_id, actor=actor))
+
+    @app.post("/silences", summary="Mute alerts matching every matcher until ends_at (author and comment required)")
+    async def silence(body: SilenceBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        return await run_in_threadpool(lambda: alerts.create_silence(
+            settings, matchers=body.matchers, author=body.author, comment=body.comment, ends_at=body.ends_at,
+            actor=actor))
 
     return app
 

@@ -12,6 +12,7 @@ from opscore.models import registry
 from opscore.models.registry import LedgerEntry, ProductionChange, VersionInfo
 from opscore.monitoring.health import health_report
 from opscore.monitoring.health.infrastructure import HostReader, read_host
+from opscore.operations import alerts
 from opscore.serving import telemetry_queries
 from opscore.store import open_store
 from opscore.views.sources import DEFAULT_SOURCE, TrafficSource, traffic_source
@@ -44,6 +45,7 @@ class Overview:
     series: pd.DataFrame
     markers: list[ProductionChange]
     recent_moves: list[LedgerEntry]
+    firing_alerts: list[dict]
 
     @property
     def requests_per_minute(self) -> float:
@@ -104,6 +106,7 @@ def overview(settings: Settings, window_label: str, version_id: str | None = Non
         series=window_series(settings, window, version_id, source=source),
         markers=registry.production_changes(open_store(settings)),
         recent_moves=registry.ledger_entries(store, limit=5),
+        firing_alerts=alerts.list_alerts(settings, state="firing", limit=20),
     )
 
 

@@ -1,0 +1,137 @@
+"""The named values alert rules read, each over a lookback window ending now.
+
+Every signal is cheap at any traffic: latency, errors and throughput come from the per-minute
+rollups (one read per window for all of them, however many rules ask), refusals from their
+per-minute counts, host figures from psutil, accuracy from labelled traffic only. A signal answers
+one value per label set (``version`` for traffic signals, ``host`` for host signals), or nothing
+when there is nothing to measure; a rule over a signal with nothing to measure is in no-data.
+Signals not yet measured here: dataset drift and data quality (their live monitors come separately).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+from sqlalchemy import func, select
+
+from opscore.config import Settings
+from opscore.exceptions import OpscoreError
+from opscore.models import registry
+from opscore.models.leases import this_host
+from opscore.monitoring.accuracy import HIGHER_IS_BETTER, measure_accuracy
+from opscore.monitoring.chunking import Chunking
+from opscore.serving.telemetry_queries import window_percentiles_by_version
+from opscore.store import Store, open_store, refusals
+
+Series = list[tuple[dict[str, str], float]]
+
+
+@dataclass
+class SignalContext:
+    """What one evaluation reads signals with; reads are shared between rules of the same window."""
+
+    settings: Settings
+    now: float
+    # The serving process's count of dropped telemetry records (None outside ``opscore serve``).
+    telemetry_dropped: Callable[[], int] | None = None
+    _cache: dict[tuple[str, float], Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Store:
+        return open_store(self.settings)
+
+    def once(self, key: str, window: float, compute: Callable[[], Any]) -> Any:
+        if (key, window) not in self._cache:
+            self._cache[(key, window)] = compute()
+        return self._cache[(key, window)]
+
+
+def _traffic(ctx: SignalContext, window: float) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Per version: rollup figures of API traffic and refused requests in the window."""
+    def read() -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+        start = ctx.now - window
+        _, per_version = window_percentiles_by_version(ctx.store, start, ctx.now, source="api")
+        query = (select(refusals.c.version_id, func.sum(refusals.c.count))
+                 .where(refusals.c.minute >= math.floor(start / 60), refusals.c.minute < math.ceil(ctx.now / 60),
+                        refusals.c.source == "api")
+                 .group_by(refusals.c.version_id))
+        with ctx.store.read() as conn:
+            refused = {version: int(count) for version, count in conn.execute(query)}
+        return per_version, refused
+    return ctx.once("traffic", window, read)
+
+
+def _per_version(figure: str) -> Callable[[SignalContext, float], Series]:
+    def signal(ctx: SignalContext, window: float) -> Series:
+        per_version, _ = _traffic(ctx, window)
+        return [({"version": v}, float(f[figure])) for v, f in per_version.items() if f["count"] and f[figure] is not None]
+    return signal
+
+
+def error_rate(ctx: SignalContext, window: float) -> Series:
+    """Failed plus refused requests over all requests (answered and refused), per version."""
+    per_version, refused = _traffic(ctx, window)
+    out: Series = []
+    for version in sorted(set(per_version) | set(refused)):
+        answered = per_version.get(version, {"count": 0, "errors": 0})
+        total = answered["count"] + refused.get(version, 0)
+        if total:
+            out.append(({"version": version}, (answered["errors"] + refused.get(version, 0)) / total))
+    return out
+
+
+def requests_per_minute(ctx: SignalContext, window: float) -> Series:
+    per_version, _ = _traffic(ctx, window)
+    return [({"version": v}, f["count"] / (window / 60)) for v, f in per_version.items()]
+
+
+def cpu_percent(ctx: SignalContext, window: float) -> Series:
+    """Host CPU since the previous call in this process (the first call measures a tenth of a second)."""
+    return [({"host": this_host()}, float(ctx.once("cpu", 0, lambda: psutil.cpu_percent(interval=0.1))))]
+
+
+def memory_percent(ctx: SignalContext, window: float) -> Series:
+    return [({"host": this_host()}, float(psutil.virtual_memory().percent))]
+
+
+def telemetry_dropped(ctx: SignalContext, window: float) -> Series:
+    """Records this serving process's telemetry writer dropped since it started."""
+    return [] if ctx.telemetry_dropped is None else [({"host": this_host()}, float(ctx.telemetry_dropped()))]
+
+
+def accuracy_drop(ctx: SignalContext, window: float) -> Series:
+    """How far production's primary metric on labelled traffic in the window fell below its holdout
+    (accuracy points; for regression, the error's rise as a share of the holdout's)."""
+    version = registry.alias_target(ctx.store, "production")
+    if version is None:
+        return []
+    try:
+        result = measure_accuracy(ctx.settings, version, start=ctx.now - window, end=ctx.now, now=ctx.now,
+                                  chunking=Chunking(edges=(ctx.now - window, ctx.now)))
+    except OpscoreError:
+        return []
+    table = result.table
+    base = result.baseline.get(result.metric)
+    if base is None or table.empty or not table["labelled"].sum():
+        return []
+    value = float(table[result.metric].dropna().iloc[-1]) if table[result.metric].notna().any() else None
+    if value is None:
+        return []
+    drop = base - value if HIGHER_IS_BETTER[result.metric] else (value - base) / base if base else 0.0
+    return [({"version": version}, float(drop))]
+
+
+SIGNALS: dict[str, Callable[[SignalContext, float], Series]] = {
+    "p95_latency_ms": _per_version("p95_ms"),
+    "avg_latency_ms": _per_version("mean_ms"),
+    "error_rate": error_rate,
+    "requests_per_minute": requests_per_minute,
+    "telemetry_dropped": telemetry_dropped,
+    "cpu_percent": cpu_percent,
+    "memory_percent": memory_percent,
+    "accuracy_drop": accuracy_drop,
+}
