@@ -14,7 +14,9 @@ def test_an_empty_workspace_is_basic_everywhere_with_a_next_step(any_workspace):
     frame = card.to_df()
     assert list(frame["area"]) == list(AREAS) and set(frame["level"]) == {"basic"}
     assert frame["next_step"].str.len().min() > 10
-    assert "does not exist in this opscore yet" in card.to_dict()["areas"]["alerting"]["evidence"][0]
+    # Alerting exists now, so an empty workspace is told to define its first rule.
+    assert card.to_dict()["areas"]["alerting"]["next_step"] == "define an alert rule"
+    assert card.to_dict()["areas"]["alerting"]["evidence"] == ["nothing yet"]
 
 
 def test_levels_follow_promotions_rollbacks_retraining_traffic_and_backups(trained, tmp_path):
