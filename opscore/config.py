@@ -83,6 +83,9 @@ class Settings:
     alert_escalate_window_seconds: float = 3600.0
     alert_delivery_attempts: int = 3
     alert_delivery_backoff_seconds: float = 1.0
+    # Requests per second that `opscore dashboard` sends through a real server on a workspace the demo
+    # built, so live figures move while someone watches (0 turns it off; other workspaces never get any).
+    demo_traffic_rate: float = 1.0
     # Dashboard
     dashboard_upload_mb: float = 25.0
     dashboard_refresh_seconds: float = 2.0

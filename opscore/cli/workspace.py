@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,6 +49,14 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     script = Path(__file__).resolve().parents[2] / "dashboard.py"
     if not script.is_file():
         raise BadInputError(f"dashboard.py is not next to the opscore package ({script}); run from a source checkout")
+    from opscore.demo.live_traffic import demo_live_traffic
+
     passthrough = [a for a in args.streamlit_args if a != "--"]
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), *passthrough])
-    return 0
+    with demo_live_traffic(settings, settings.demo_traffic_rate) as traffic:
+        if traffic is not None:
+            print(f"opscore: live demo traffic at {settings.demo_traffic_rate:g} request(s)/s through {traffic.url} "
+                  "(OPSCORE_DEMO_TRAFFIC_RATE=0 turns it off); it stops with the dashboard", file=sys.stderr, flush=True)
+        try:
+            return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), *passthrough])
+        except KeyboardInterrupt:
+            return 0
