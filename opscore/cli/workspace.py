@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,14 +51,18 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     script = Path(__file__).resolve().parents[2] / "dashboard.py"
     if not script.is_file():
         raise BadInputError(f"dashboard.py is not next to the opscore package ({script}); run from a source checkout")
-    from opscore.demo.live_traffic import demo_live_traffic
+    from opscore.demo.live_traffic import demo_live_traffic, end_with_parent
 
-    passthrough = [a for a in args.streamlit_args if a != "--"]
+    streamlit = [sys.executable, "-m", "streamlit", "run", str(script), *[a for a in args.streamlit_args if a != "--"]]
     with demo_live_traffic(settings, settings.demo_traffic_rate) as traffic:
-        if traffic is not None:
-            print(f"opscore: live demo traffic at {settings.demo_traffic_rate:g} request(s)/s through {traffic.url} "
-                  "(OPSCORE_DEMO_TRAFFIC_RATE=0 turns it off); it stops with the dashboard", file=sys.stderr, flush=True)
+        if traffic is None:
+            os.execv(sys.executable, streamlit)  # nothing to look after: the dashboard becomes this process
+        print(f"opscore: live demo traffic at {settings.demo_traffic_rate:g} request(s)/s through {traffic.url} "
+              "(OPSCORE_DEMO_TRAFFIC_RATE=0 turns it off); it stops with the dashboard", file=sys.stderr, flush=True)
+        dashboard = subprocess.Popen(streamlit, preexec_fn=end_with_parent if sys.platform == "linux" else None)
+        # A terminated `opscore dashboard` takes its dashboard (and, leaving the block, the traffic) with it.
+        signal.signal(signal.SIGTERM, lambda *_: dashboard.terminate())
         try:
-            return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), *passthrough])
-        except KeyboardInterrupt:
-            return 0
+            return dashboard.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the dashboard too; let it finish stopping
+            return dashboard.wait()

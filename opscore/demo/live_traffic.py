@@ -40,7 +40,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     """In the child: ask Linux to stop this process if the dashboard dies without cleaning up."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
@@ -63,7 +63,7 @@ class LiveTraffic:
     def _spawn(self, *args: str) -> subprocess.Popen:
         process = subprocess.Popen([sys.executable, "-m", "opscore", *args], stdin=subprocess.DEVNULL,
                                    stdout=self._log, stderr=self._log, cwd=self.settings.workspace,
-                                   preexec_fn=_end_with_parent if sys.platform == "linux" else None)
+                                   preexec_fn=end_with_parent if sys.platform == "linux" else None)
         self.processes.append(process)
         return process
 
