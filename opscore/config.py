@@ -109,6 +109,11 @@ class Settings:
     cost_per_cpu_hour: float = 0.05
     health_cost_per_1000_target: float = 0.0
     health_idle_share: float = 0.8
+    # Maintenance schedules: the IANA timezone their cron is read in (wall times stay right across
+    # daylight-saving changes), and ``[schedules.NAME]`` tables (daily, weekly, monthly, quarterly) that
+    # override ``cron``, ``enabled``, ``misfire_policy`` (run_once_late or skip) and ``grace_seconds``.
+    schedule_timezone: str = "UTC"
+    schedules: dict = field(default_factory=dict)
 
     @property
     def model_store_path(self) -> Path:
