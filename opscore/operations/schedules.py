@@ -328,7 +328,8 @@ def record_firing(conn: Connection, name: str, fire_time: datetime | float, *, o
         except SqlIntegrityError:
             return False
         return True
-    return conn.execute(statement).rowcount == 1
+    # An insert that did nothing returns no row (rowcount is not reliable once RETURNING is involved).
+    return conn.execute(statement.returning(schedule_firings.c.id)).first() is not None
 
 
 def last_fire_time(conn: Connection, name: str) -> int | None:
