@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError
 from opscore.models.leases import Holder, hold_lapsed, this_host
@@ -328,8 +329,10 @@ def _json(data: dict[str, Any]) -> str:
 
 
 def execute_task(settings: Settings, task_id: str, *, worker_id: str | None = None, clock: Clock = time.time,
-                 progress: Progress | None = None) -> Task:
+                 progress: Progress | None = None, actor: Actor | None = None) -> Task:
     """Claim ``task_id`` and run it in this process (``opscore tasks run``, the page's "Run now")."""
+    if actor is not None:
+        actor.require_operator("running a task")
     worker_id = worker_id or new_worker_id()
     task = claim(settings, worker_id, clock(), task_id=task_id)
     if task is None:
