@@ -118,7 +118,7 @@ def test_cancelling_a_running_task_stops_it_at_its_next_checkpoint(workspace):
     thread = threading.Thread(target=lambda: result.update(task=worker.execute_task(workspace, task.id)))
     thread.start()
     for _ in range(500):
-        if get_task(workspace, task.id).status == "running":
+        if "long" in queue_probes.RUNS:  # the procedure has begun its steps
             break
         threading.Event().wait(0.01)
     cancel_task(workspace, task.id, actor=OPERATOR)
