@@ -95,10 +95,25 @@ def _report(task: Any) -> list[str]:
     return lines
 
 
+def _run_here(settings: Settings, task_id: str, actor: Any) -> Any:
+    """Run a queued task in this process; if a worker took it first, follow it to its end instead."""
+    from opscore.exceptions import ConflictError
+    from opscore.operations.tasks import ENDED, get_task
+    from opscore.operations.worker import execute_task
+
+    try:
+        return execute_task(settings, task_id, actor=actor)
+    except ConflictError:
+        task = get_task(settings, task_id)
+        while task.status not in ENDED:
+            time.sleep(0.5)
+            task = get_task(settings, task_id)
+        return task
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from opscore.operations.procedures import procedures_in
     from opscore.operations.tasks import Cause, create_task
-    from opscore.operations.worker import execute_task
 
     actor = cli_actor()
     procedures = procedures_in(args.set)
@@ -106,16 +121,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     done = []
     started = time.perf_counter()
     for number, proc in enumerate(procedures, 1):
-        task = create_task(settings, procedure=proc.name, created_by=f"operator:{actor.name}", cause=cause,
-                           max_attempts=1)
-        print(f"[{number}/{len(procedures)}] {proc.name}: {proc.title} ...", file=sys.stderr, flush=True)
-        task = execute_task(settings, task.id)
+        step = f"[{number}/{len(procedures)}] {proc.name}"
+        print(f"{step}: {proc.title} ...", file=sys.stderr, flush=True)
+        # One attempt: an operator who runs maintenance by hand hears about a crash now, and retries it
+        # with `opscore tasks retry` if need be.
+        task = create_task(settings, procedure=proc.name, actor=actor, cause=cause, max_attempts=1)
+        task = _run_here(settings, task.id, actor)
         findings = len((task.result or {}).get("findings", []))
-        print(f"[{number}/{len(procedures)}] {proc.name}: {task.status}"
-              + (f" in {task.actual_seconds:.1f} s" if task.actual_seconds is not None else "")
-              + f", {findings} finding(s)", file=sys.stderr, flush=True)
+        took = f" in {task.actual_seconds:.1f} s" if task.actual_seconds is not None else ""
+        print(f"{step}: {task.status}{took}, {findings} finding(s)", file=sys.stderr, flush=True)
         done.append(task)
-    crashed = [t for t in done if t.status != "success"]
+    crashed = [t for t in done if t.status not in ("success", "skipped")]
     if args.json:
         print(json.dumps({"set": args.set, "ok": not crashed, "tasks": [t.to_dict() for t in done]}, default=str))
         return 1 if crashed else 0

@@ -325,3 +325,109 @@ def test_an_invalid_edit_is_refused_with_the_reason_and_changes_nothing(workspac
 def test_parse_cron_keeps_names_and_ordinals():
     assert parse_cron(" 0 3  * * SUN#1 ", "x") == "0 3 * * SUN#1"
     assert parse_cron("0 5 1 JAN,APR,JUL,OCT *", "x") == "0 5 1 JAN,APR,JUL,OCT *"
+
+
+# -- the worker's tick: the firing and its tasks in one transaction -----------------------------------
+
+def _berlin(workspace):
+    return replace(workspace, schedule_timezone="Europe/Berlin")
+
+
+def _tick_at(settings, when: datetime) -> list[str]:
+    from opscore.operations.schedules import tick
+
+    return tick(settings, when.timestamp())
+
+
+def test_a_due_schedule_creates_one_task_per_procedure_of_its_set_once(workspace):
+    from opscore.operations.procedures import procedures_in
+    from opscore.operations.tasks import get_task, list_tasks
+
+    settings = _berlin(workspace)
+    fire = datetime(2026, 3, 2, 2, tzinfo=BERLIN)
+    created = _tick_at(settings, fire + timedelta(seconds=5))
+    expected = [p.name for p in procedures_in("daily")]
+    tasks = [get_task(settings, task_id) for task_id in created]
+    assert [t.procedure for t in tasks] == expected and len(expected) >= 4
+    stamp = int(fire.timestamp())
+    for task in tasks:
+        assert task.created_by == "schedule:daily" and task.status == "pending"
+        assert (task.cause.kind, task.cause.id) == ("schedule", "daily@2026-03-02T02:00:00+01:00")
+        assert task.dedup_key == f"schedule:daily:{stamp}:{task.procedure}"
+        assert task.due_at == fire.timestamp() + 5
+    # The next tick, and a tick a minute later, find the firing recorded: nothing new.
+    assert _tick_at(settings, fire + timedelta(seconds=6)) == []
+    assert _tick_at(settings, fire + timedelta(minutes=1)) == []
+    assert len(list_tasks(settings, created_by_prefix="schedule:")) == len(expected)
+    [firing] = schedule_history(settings, "daily", 5)
+    assert (firing["outcome"], firing["task_ids"], firing["late_seconds"]) == ("run", created, 5.0)
+
+
+def test_a_firing_beyond_grace_is_recorded_as_skipped_and_creates_nothing(workspace):
+    settings = _berlin(workspace)
+    first = datetime(2026, 3, 2, 2, tzinfo=BERLIN)
+    assert _tick_at(settings, first + timedelta(seconds=1))
+    # The worker was down from then until 04:30 the next day: 02:00 is 2.5 h late, past the hour of grace.
+    assert _tick_at(settings, datetime(2026, 3, 3, 4, 30, tzinfo=BERLIN)) == []
+    latest = schedule_history(settings, "daily", 5)[0]
+    assert (latest["fire_time"], latest["outcome"], latest["task_ids"]) == ("2026-03-03T02:00:00+01:00", "skipped", [])
+    assert "past the grace of 60 min" in latest["detail"]
+
+
+def test_three_missed_firings_make_one_set_of_tasks(workspace):
+    from opscore.operations.procedures import procedures_in
+
+    settings = _berlin(workspace)
+    assert _tick_at(settings, datetime(2026, 3, 1, 2, 0, 1, tzinfo=BERLIN))
+    created = _tick_at(settings, datetime(2026, 3, 4, 2, 20, tzinfo=BERLIN))
+    assert len(created) == len(procedures_in("daily"))
+    latest = schedule_history(settings, "daily", 5)[0]
+    assert (latest["fire_time"], latest["coalesced"]) == ("2026-03-04T02:00:00+01:00", 2)
+    assert len(schedule_history(settings, "daily", 10)) == 2
+
+
+def test_a_disabled_or_skip_policy_schedule_in_the_tick(workspace):
+    settings = replace(_berlin(workspace), schedules={"daily": {"enabled": False},
+                                                      "weekly": {"misfire_policy": "skip"}})
+    sunday = datetime(2026, 3, 8, 3, tzinfo=BERLIN)
+    assert _tick_at(settings, sunday + timedelta(minutes=5)) == []  # weekly 5 min late: skipped; daily off
+    assert schedule_history(settings, "daily", 5) == []
+    assert _tick_at(settings, sunday + timedelta(days=7, seconds=10))  # on time next Sunday: runs
+
+
+_TICKER = """
+import sys, time
+from pathlib import Path
+from opscore.config import load_settings
+from opscore.operations.schedules import tick
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.01)
+print(len(tick(load_settings(), float(sys.argv[2]))))
+"""
+
+
+def test_worker_processes_ticking_at_once_fire_once(any_workspace, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from opscore.operations.procedures import procedures_in
+    from opscore.operations.tasks import list_tasks
+
+    monkeypatch.setenv("OPSCORE_SCHEDULE_TIMEZONE", "Europe/Berlin")
+    open_store(any_workspace)  # the schema exists before the race
+    go = tmp_path / "go"
+    now = datetime(2026, 3, 29, 3, 0, 2, tzinfo=BERLIN).timestamp()  # Sunday: daily (03:00 after the jump) and weekly
+    workers = [subprocess.Popen([sys.executable, "-c", _TICKER, str(go), str(now)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    go.touch()
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
+    expected = len(procedures_in("daily")) + len(procedures_in("weekly"))
+    assert sum(int(out) for out, _ in outputs) == expected
+    settings = load_settings()
+    assert len(list_tasks(settings, created_by_prefix="schedule:")) == expected
+    with open_store(settings).read() as conn:
+        rows = conn.execute(select(schedule_firings.c.schedule, schedule_firings.c.fire_time)).all()
+    assert sorted(r.schedule for r in rows) == ["daily", "weekly"]
+    assert {r.fire_time for r in rows} == {int(datetime(2026, 3, 29, 3, tzinfo=BERLIN).timestamp())}
