@@ -4,6 +4,7 @@ coalescing, each firing recorded once under concurrent workers, and settings ref
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -400,14 +401,15 @@ import sys, time
 from pathlib import Path
 from opscore.config import load_settings
 from opscore.operations.schedules import tick
-go = Path(sys.argv[1])
+go, settings = Path(sys.argv[1]), load_settings()
 while not go.exists():
-    time.sleep(0.01)
-print(len(tick(load_settings(), float(sys.argv[2]))))
+    time.sleep(0.005)
+print(sum(len(tick(settings, float(now))) for now in sys.argv[2:]))
 """
 
 
-def test_worker_processes_ticking_at_once_fire_once(any_workspace, monkeypatch, tmp_path):
+def test_worker_processes_ticking_through_the_same_days_fire_each_day_once(any_workspace, monkeypatch, tmp_path):
+    """Three processes tick through the same 30 days side by side; each firing must come out once."""
     import subprocess
     import sys
 
@@ -417,17 +419,24 @@ def test_worker_processes_ticking_at_once_fire_once(any_workspace, monkeypatch, 
     monkeypatch.setenv("OPSCORE_SCHEDULE_TIMEZONE", "Europe/Berlin")
     open_store(any_workspace)  # the schema exists before the race
     go = tmp_path / "go"
-    now = datetime(2026, 3, 29, 3, 0, 2, tzinfo=BERLIN).timestamp()  # Sunday: daily (03:00 after the jump) and weekly
-    workers = [subprocess.Popen([sys.executable, "-c", _TICKER, str(go), str(now)], stdout=subprocess.PIPE,
+    # 02:00:05 each day, across the spring-forward night (that day's firing is 03:00, ticked at 03:00:05).
+    days = [datetime(2026, 3, 15, 2, 0, 5, tzinfo=BERLIN) + timedelta(days=d) for d in range(30)]
+    nows = [str((d + timedelta(hours=1) if d.day == 29 else d).timestamp()) for d in days]
+    workers = [subprocess.Popen([sys.executable, "-c", _TICKER, str(go), *nows], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
     go.touch()
-    outputs = [w.communicate(timeout=120) for w in workers]
+    outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
-    expected = len(procedures_in("daily")) + len(procedures_in("weekly"))
+    # The spring-forward Sunday's 03:00 is the weekly's fire time too.
+    expected = len(days) * len(procedures_in("daily")) + len(procedures_in("weekly"))
     assert sum(int(out) for out, _ in outputs) == expected
     settings = load_settings()
-    assert len(list_tasks(settings, created_by_prefix="schedule:")) == expected
+    assert len(list_tasks(settings, created_by_prefix="schedule:", limit=1000)) == expected
     with open_store(settings).read() as conn:
-        rows = conn.execute(select(schedule_firings.c.schedule, schedule_firings.c.fire_time)).all()
-    assert sorted(r.schedule for r in rows) == ["daily", "weekly"]
-    assert {r.fire_time for r in rows} == {int(datetime(2026, 3, 29, 3, tzinfo=BERLIN).timestamp())}
+        rows = conn.execute(select(schedule_firings.c.schedule, schedule_firings.c.fire_time,
+                                   schedule_firings.c.outcome)).all()
+    # Ticks at 02:00 find each later Sunday's 03:00 missed by most of a week: recorded, skipped, once.
+    assert Counter((r.schedule, r.outcome) for r in rows) == {
+        ("daily", "run"): len(days), ("weekly", "run"): 1, ("weekly", "skipped"): 2}
+    spring = int(datetime(2026, 3, 29, 3, tzinfo=BERLIN).timestamp())
+    assert spring in {r.fire_time for r in rows}
