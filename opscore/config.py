@@ -109,6 +109,19 @@ class Settings:
     cost_per_cpu_hour: float = 0.05
     health_cost_per_1000_target: float = 0.0
     health_idle_share: float = 0.8
+    # Maintenance queue: a running task's lease (a worker that stops renewing it for this long is taken
+    # for dead and its task retried), attempts per task (1 + Celery's 3 retries), the first retry's
+    # delay (doubling each time, up to the cap), how often an idle worker looks, and whether
+    # `opscore serve` runs a worker in process.
+    task_lease_seconds: float = 60.0
+    task_max_attempts: int = 4
+    task_retry_backoff_seconds: float = 180.0
+    task_retry_backoff_max_seconds: float = 3600.0
+    worker_poll_seconds: float = 2.0
+    serve_worker: bool = True
+    # A follow-up a finding opens without a procedure of its own re-runs the procedure that found it this
+    # much later, and succeeds only once the finding is gone.
+    follow_up_check_seconds: float = 86_400.0
 
     @property
     def model_store_path(self) -> Path:

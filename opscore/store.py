@@ -334,6 +334,64 @@ work_leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# The maintenance queue: what each task runs, its state and lease, every attempt and what it found.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("procedure", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    # 0 for critical .. 3 for low, so the queue orders by priority in SQL.
+    Column("priority_rank", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("cause_kind", String(16), nullable=False),
+    Column("cause_id", String(200), nullable=False),
+    Column("cause_summary", Text, nullable=False),
+    # One open task per key: released (set to NULL) when the task ends.
+    Column("dedup_key", String(200), unique=True),
+    Column("parent_task", String(32)),
+    Column("max_attempts", Integer, nullable=False),
+    Column("attempt_count", Integer, nullable=False, default=0),
+    Column("estimated_seconds", Float, nullable=False),
+    Column("actual_seconds", Float),
+    Column("result", Text),
+    Column("cancel_requested", Integer, nullable=False, default=0),
+    Column("progress", Float),
+    Column("note", Text, nullable=False, default=""),
+    Column("lease_holder", String(96)),
+    Column("lease_host", String(255)),
+    Column("lease_pid", Integer),
+    Column("lease_expires_at", Float),
+    Index("ix_tasks_queue", "status", "priority_rank", "due_at"),
+)
+
+task_dependencies = Table(
+    "task_dependencies",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("depends_on", String(32), primary_key=True),
+    Index("ix_task_dependencies_upstream", "depends_on"),
+)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("worker", String(96), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("outcome", String(20)),
+    Column("error", Text),
+)
+
 ALIASES = ("production", "candidate")
 
 

@@ -12,6 +12,7 @@ from opscore.operations.procedures.registry import (
     Procedure,
     ProcedureResult,
     TaskCancelled,
+    TaskSkipped,
     available_procedures,
     get_procedure,
     no_checkpoint,
@@ -25,5 +26,5 @@ for _module in pkgutil.iter_modules(__path__):
 
 __all__ = [
     "MAINTENANCE_SETS", "SEVERITIES", "TASK_TYPES", "Checkpoint", "Finding", "Procedure", "ProcedureResult",
-    "TaskCancelled", "available_procedures", "get_procedure", "no_checkpoint", "procedure", "procedures_in",
+    "TaskCancelled", "TaskSkipped", "available_procedures", "get_procedure", "no_checkpoint", "procedure", "procedures_in",
 ]

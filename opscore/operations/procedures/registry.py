@@ -27,6 +27,10 @@ class TaskCancelled(Exception):
     """Raised at a checkpoint of a task an operator cancelled while it ran."""
 
 
+class TaskSkipped(Exception):
+    """Raised by a procedure that finds nothing to do (no backup to drill, no labelled traffic): not a failure."""
+
+
 class Checkpoint(Protocol):
     """Called by a procedure between steps; raises ``TaskCancelled`` when the task was cancelled."""
 
