@@ -7,6 +7,7 @@ from app_under_test import OPERATOR, run_page
 from opscore.config import load_settings
 from opscore.monitoring.health import CHECKS
 from opscore.operations.maturity import AREAS, maturity_scorecard
+from opscore.operations.tasks import create_task, get_task, list_tasks
 
 PAGE = "pages/maintenance.py"
 
@@ -32,3 +33,72 @@ def test_reports_render_for_an_operator(demo_workspace) -> None:
     at = run_page(PAGE, OPERATOR)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert table_with(at, "figure").set_index("figure").loc["busiest hour", "value"] != "-"
+
+
+CONTROLS = {"run_task", "cancel_task", "retry_task", "create_task"}
+
+
+def create_from_the_page(at, procedure: str, priority: str = "medium", due: str = "now") -> str:
+    at.selectbox(key="new_procedure").set_value(procedure)
+    at.selectbox(key="new_priority").set_value(priority)
+    at.text_input(key="new_due").set_value(due)
+    at.button(key="create_task").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at.selectbox(key="task_id").value
+
+
+def test_an_operator_creates_runs_and_cancels_tasks(demo_workspace) -> None:
+    settings = load_settings()
+    at = run_page(PAGE, OPERATOR)
+    assert any("queue is empty" in c.value for c in at.caption)
+
+    checks = create_from_the_page(at, "health_checks", priority="high")
+    task = get_task(settings, checks)
+    assert (task.procedure, task.priority, task.status, task.created_by) == ("health_checks", "high", "pending",
+                                                                             "operator:alice")
+    assert task.cause.kind == "operator"
+    assert any(checks in s.value for s in at.success)
+
+    at.button(key="run_task").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    ran = get_task(settings, checks)
+    assert ran.status == "success" and [a.outcome for a in ran.attempts] == ["success"]
+    assert set(ran.result["figures"]["checks"]) == set(CHECKS)
+    assert any(f"Task {checks} ran: success" in s.value for s in at.success)
+    # The health report section now reads the task that just ran, not a fresh check.
+    assert any(f"from task {checks}" in c.value for c in at.caption)
+    assert at.button(key="run_task").disabled  # an ended task cannot run again, only be retried
+
+    later = create_from_the_page(at, "data_quality", priority="low", due="2h")
+    assert get_task(settings, later).status == "pending"
+    at.button(key="cancel_task").click().run()
+    assert not at.exception
+    assert get_task(settings, later).status == "cancelled"
+    assert at.button(key="retry_task").disabled is False
+    at.button(key="retry_task").click().run()
+    assert get_task(settings, later).status == "pending"
+    # Anything else in the queue was opened by a finding of the health checks.
+    others = [t for t in list_tasks(settings) if t.id not in (checks, later)]
+    assert {(t.created_by, t.cause.kind) for t in others} <= {(f"task:{checks}", "finding")}
+
+
+def test_bad_input_is_one_message_and_nothing_is_queued(demo_workspace) -> None:
+    at = run_page(PAGE, OPERATOR)
+    at.selectbox(key="new_procedure").set_value("cleanup")
+    at.text_input(key="new_due").set_value("next tuesday-ish")
+    at.button(key="create_task").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["due: expected now, a delay (30m, 2h, 1d) or a time like 2026-12-03T18:00, "
+                                           "got 'next tuesday-ish'"]
+    assert list_tasks(load_settings()) == []
+
+
+def test_a_viewer_sees_the_queue_but_cannot_change_it(demo_workspace) -> None:
+    settings = load_settings()
+    queued = create_task(settings, procedure="cleanup", priority="critical", actor=OPERATOR)
+    at = run_page(PAGE)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert table_with(at, "cause")["id"].tolist() == [queued.id]
+    assert not CONTROLS & {b.key for b in at.button}
+    assert any("needs an operator" in c.value for c in at.caption)
+    assert get_task(settings, queued.id).status == "pending" and len(list_tasks(settings)) == 1
