@@ -33,6 +33,7 @@ from opscore.access.private_files import secrets_dir, write_private
 from opscore.config import Settings
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import TARGET, credit_applications
+from opscore.demo.maintenance_history import build_maintenance_history
 from opscore.demo.simulate import Population, TrafficPlan
 from opscore.exceptions import ConflictError
 from opscore.models import artifacts, registry
@@ -140,6 +141,8 @@ def build_demo(settings: Settings, actor: Actor, progress: Progress = no_progres
         labelled += _send_labels(store, served, rng, until=now)
     finally:
         writer.close(60)
+    progress("the day's maintenance", 0.98)
+    build_maintenance_history(settings, DEMO_ACTOR, now)
     _write_marker(settings, now)
     progress("done", 1.0)
     return DemoOutcome(True, "drift began 5 h ago; open the dashboard (opscore dashboard)", ("v1", "v2"),
