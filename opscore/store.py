@@ -392,6 +392,36 @@ task_attempts = Table(
     Column("error", Text),
 )
 
+# Each firing of a maintenance schedule, recorded once whatever the number of workers: the unique key on
+# (schedule, fire_time) makes a second worker's insert of the same firing do nothing. ``fire_time`` is
+# the cron instant (epoch seconds); ``outcome`` is "run" or "skipped" (a misfire past its grace, or the
+# "skip" policy); ``coalesced`` counts the earlier missed fire times this one stands for.
+schedule_firings = Table(
+    "schedule_firings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", String(64), nullable=False),
+    Column("fire_time", BigInteger, nullable=False),
+    Column("fired_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("late_seconds", Float, nullable=False),
+    Column("coalesced", Integer, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("task_ids", Text, nullable=False),
+    Index("ux_schedule_firings_schedule_fire_time", "schedule", "fire_time", unique=True),
+)
+
+# A schedule's cron or enabled flag as an operator set it on the Maintenance page: above opscore.toml.
+schedule_overrides = Table(
+    "schedule_overrides",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("cron", String(256)),
+    Column("enabled", Integer),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 ALIASES = ("production", "candidate")
 
 
