@@ -1,4 +1,5 @@
-"""Maintenance: the queue (create, run now, cancel, retry), the latest health report, capacity and maturity."""
+"""Maintenance: the queue (create, run now, cancel, retry), the schedules, the latest health report, capacity
+and the maturity scorecard."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import time
 import streamlit as st
 
 from opscore.exceptions import OpscoreError
+from opscore.operations import schedules
 from opscore.operations import tasks as queue_tasks
 from opscore.operations.procedures import TASK_TYPES
 from opscore.operations.worker import execute_task
-from opscore.views import maintenance_queue, maintenance_reports
+from opscore.views import maintenance_queue, maintenance_reports, maintenance_schedules
 from opscore.views.formatting import when
 from opscore.views.maintenance_queue import ANY, LatestHealth
 from opscore.views.maintenance_reports import MaintenanceReports
@@ -18,8 +20,8 @@ from pages import _shared
 
 _shared.run_inside_dashboard()
 st.title("Maintenance")
-st.caption("The queue of maintenance tasks and what each found, the latest health report, how much capacity "
-           "the traffic needs, and how far each operational area has come.")
+st.caption("The queue of maintenance tasks and what each found, when the schedules fill it, the latest health "
+           "report, how much capacity the traffic needs, and how far each operational area has come.")
 _shared.show_flash()
 operator = _shared.is_operator()
 
@@ -49,6 +51,20 @@ def create_task() -> None:
     _shared.forget_cached_reads()
     state["task_id"] = task.id
     _shared.flash("success", f"Task {task.id} queued: {task.title} ({task.priority}, due {when(task.due_at)}).")
+
+
+def save_schedule(name: str) -> None:
+    """Form callback: store the operator's cron and enabled flag for schedule ``name``."""
+    state = st.session_state
+    try:
+        saved = schedules.edit_schedule(_shared.settings(), name, cron=state[f"schedule_cron_{name}"],
+                                        enabled=state[f"schedule_enabled_{name}"], actor=_shared.actor())
+    except OpscoreError as exc:
+        _shared.flash("error", str(exc))
+        return
+    _shared.forget_cached_reads()
+    _shared.flash("success", f"Schedule {name}: {saved.cron} ({saved.timezone}), "
+                             f"{'enabled' if saved.enabled else 'disabled'}.")
 
 
 def run_now(task_id: str) -> None:
@@ -137,6 +153,33 @@ if operator:
                          "2026-12-03T18:00 (UTC)")
         st.form_submit_button("Create", key="create_task", icon=":material/add:", type="primary", on_click=create_task)
 _shared.operator_note("Creating, running, cancelling or retrying a task")
+
+st.subheader("Schedules")
+board = _shared.cached(maintenance_schedules.schedule_board)
+st.dataframe(maintenance_schedules.schedules_frame(board), hide_index=True, key="schedules_table")
+by_name = {entry["name"]: entry for entry in board}
+name = st.selectbox("Schedule", list(by_name), key="schedule_name")
+entry = by_name[name]
+runs, fired = st.columns([2, 3])
+runs.markdown(f"**Next five runs** ({entry['timezone']})")
+if entry["next_runs"]:
+    runs.dataframe(maintenance_schedules.next_runs_frame(entry), hide_index=True, key="schedule_runs")
+else:
+    runs.caption("Disabled: it does not fire until it is enabled again.")
+fired.markdown("**Last firings**")
+if entry["last_firings"]:
+    fired.dataframe(maintenance_schedules.firings_frame(entry), hide_index=True, key="schedule_firings")
+else:
+    fired.caption("Never fired in this workspace yet: a worker (opscore worker, or opscore serve) fires it.")
+if operator:
+    with st.form(f"schedule_form_{name}"):
+        cron, enabled, save = st.columns([3, 1, 1], vertical_alignment="bottom")
+        cron.text_input("Cron (day and month names, e.g. 0 3 * * SUN)", value=entry["cron"],
+                        key=f"schedule_cron_{name}")
+        enabled.checkbox("Enabled", value=entry["enabled"], key=f"schedule_enabled_{name}")
+        save.form_submit_button("Save", key="save_schedule", icon=":material/save:", on_click=save_schedule,
+                                args=(name,))
+_shared.operator_note("Editing a schedule")
 
 st.subheader("Latest health report")
 health: LatestHealth = _shared.cached(maintenance_queue.latest_health)

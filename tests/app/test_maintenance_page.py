@@ -7,6 +7,7 @@ from app_under_test import OPERATOR, run_page
 from opscore.config import load_settings
 from opscore.monitoring.health import CHECKS
 from opscore.operations.maturity import AREAS, maturity_scorecard
+from opscore.operations.schedules import get_schedule
 from opscore.operations.tasks import create_task, get_task, list_tasks
 
 PAGE = "pages/maintenance.py"
@@ -102,3 +103,33 @@ def test_a_viewer_sees_the_queue_but_cannot_change_it(demo_workspace) -> None:
     assert not CONTROLS & {b.key for b in at.button}
     assert any("needs an operator" in c.value for c in at.caption)
     assert get_task(settings, queued.id).status == "pending" and len(list_tasks(settings)) == 1
+
+
+def test_an_operator_edits_a_schedule_and_a_bad_cron_is_refused(demo_workspace) -> None:
+    settings = load_settings()
+    at = run_page(PAGE, OPERATOR)
+    assert table_with(at, "cron")["schedule"].tolist() == ["daily", "weekly", "monthly", "quarterly"]
+    at.selectbox(key="schedule_name").set_value("weekly").run()
+    assert len(table_with(at, "UTC offset")) == 5
+    at.text_input(key="schedule_cron_weekly").set_value("0 3 * * 0")
+    at.button(key="save_schedule").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["schedule 'weekly': cron: write day-of-week with names (MON-FRI, SUN), not "
+                                           "numbers, in '0 3 * * 0': 0 is Sunday to cron but Monday to other schedulers"]
+    assert get_schedule(settings, "weekly").cron == "0 3 * * SUN"
+
+    at.text_input(key="schedule_cron_weekly").set_value("30 4 * * SAT")
+    at.checkbox(key="schedule_enabled_weekly").uncheck()
+    at.button(key="save_schedule").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    weekly = get_schedule(settings, "weekly")
+    assert (weekly.cron, weekly.enabled, weekly.edited_by) == ("30 4 * * SAT", False, "dashboard:alice")
+    assert table_with(at, "cron").set_index("schedule").loc["weekly", "next run"] == "— (disabled)"
+
+
+def test_a_viewer_sees_the_schedules_but_cannot_edit_them(demo_workspace) -> None:
+    at = run_page(PAGE)
+    at.selectbox(key="schedule_name").set_value("daily").run()
+    assert not at.exception and len(table_with(at, "UTC offset")) == 5
+    assert "save_schedule" not in {b.key for b in at.button}
+    assert get_schedule(load_settings(), "daily").edited_by is None
