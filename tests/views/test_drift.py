@@ -15,3 +15,28 @@ def test_the_page_reads_productions_traffic_over_the_window(served):
     assert page.drift.report.to_dict() == same
     assert sum(r.rows for r in page.over_time) == 120 and page.every == 3600
     assert page.accuracy.version_id == "v1"
+
+
+def _log_batch_rows(settings, rows: int) -> None:
+    """Production's version scores a file (source "batch"), as ``opscore predict`` would log it."""
+    from opscore.demo.credit_data import credit_applications
+    from opscore.serving.predictor import score_frame
+    from opscore.serving.telemetry_writer import TelemetryWriter
+
+    writer = TelemetryWriter(settings).start()
+    frame = credit_applications(n_rows=rows, seed=11, shift=1.0).drop(columns="default")
+    score_frame(settings, frame, source="batch", telemetry=writer)
+    assert writer.close()
+
+
+def test_the_page_reads_only_the_chosen_traffic_source(served):
+    _log_batch_rows(served, 300)
+    api = drift_page(served, "Last 24 hours")
+    batch = drift_page(served, "Last 24 hours", source="batch")
+    assert api.source.name == "api" and api.drift.rows == 120
+    assert batch.source.label == "batch scoring" and batch.drift.rows == 300
+    assert sum(r.rows for r in batch.over_time) == 300
+    assert int(batch.multivariate["rows"].sum()) == 300
+    assert batch.drift.report.to_dict() != api.drift.report.to_dict()
+    assert batch.drift.report.to_dict() == live_drift(served, batch.window.start, batch.window.end, version="v1",
+                                                      source="batch").report.to_dict()
