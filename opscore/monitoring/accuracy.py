@@ -21,7 +21,7 @@ from scipy.stats import norm, rankdata
 from sklearn.metrics import f1_score
 
 from opscore.config import Settings
-from opscore.data.labelled_traffic import labelled_predictions, prediction_counts
+from opscore.data.labelled_traffic import class_key, class_keys, labelled_outcomes, prediction_counts
 from opscore.exceptions import BadInputError
 from opscore.models import registry
 from opscore.models.registry import VersionInfo
@@ -79,23 +79,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def class_key(value: Any) -> str | None:
-    """One spelling per class, so a label sent as "1" or 1.0 matches a prediction logged as 1."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | float | np.integer | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return str(int(number)) if number.is_integer() else value
-    return str(value)
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -209,8 +192,7 @@ class AccuracyMonitor:
     def _usable(self, labelled: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         frame = labelled.reset_index(drop=True)
         if self.task == "classification":
-            frame = frame.assign(predicted_key=[class_key(v) for v in frame["prediction"]],
-                                 label_key=[class_key(v) for v in frame["label"]])
+            frame = frame.assign(predicted_key=class_keys(frame["prediction"]), label_key=class_keys(frame["label"]))
             keep = frame["predicted_key"].notna() & frame["label_key"].notna()
         else:
             frame = frame.assign(predicted_value=pd.to_numeric(frame["prediction"], errors="coerce"),
@@ -330,6 +312,6 @@ def measure_accuracy(settings: Settings, version_id: str, *, start: float | None
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     end = end if end is not None else (now or time.time())
-    labelled = labelled_predictions(store, start, end, version_id)
+    labelled = labelled_outcomes(store, start, end, version_id)
     monitor = AccuracyMonitor.for_version(info, threshold=threshold, chunking=(chunking or DAILY).over(start, end))
     return monitor.calculate(labelled, lambda edges: prediction_counts(store, edges, version_id))
