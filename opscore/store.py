@@ -133,9 +133,10 @@ predictions = Table(
     Index("ix_predictions_at", "at"),
     Index("ix_predictions_version_at", "version_id", "at"),
     Index("ix_predictions_source_at", "source", "at"),
-    # Labelled rows only: accuracy reads a window's labelled share, never the whole window.
-    Index("ix_predictions_labelled", "version_id", "at", sqlite_where=text("label IS NOT NULL"),
-          postgresql_where=text("label IS NOT NULL")),
+    # Labelled rows only, covering what accuracy reads: a window's labelled share, never the whole window.
+    # (status before at gives it one more equality than ix_predictions_version_at, so SQLite picks it.)
+    Index("ix_predictions_labelled", "version_id", "status", "at", "prediction", "probability", "label",
+          sqlite_where=text("label IS NOT NULL"), postgresql_where=text("label IS NOT NULL")),
 )
 
 # One row per (minute, version, source): requests (``count``), failed requests (``errors``), the sum

@@ -128,12 +128,13 @@ def labelled_outcomes(store: Store, start: float | None = None, end: float | Non
                       version_id: str | None = None) -> pd.DataFrame:
     """Labelled answered predictions in [start, end), oldest first: at, prediction, probability, label.
 
-    What the accuracy monitors need and no features: the rows come through the partial index of
+    What the accuracy monitors need and no features: the rows come from the covering partial index of
     labelled rows, as plain tuples, so a window with a million predictions costs its labelled share.
+    (Ordered by time alone: a tie-break on id would send SQLite to the index of all rows.)
     """
     query = (select(predictions.c.at, predictions.c.prediction, predictions.c.probability, predictions.c.label)
              .where(predictions.c.label.is_not(None), predictions.c.status == "ok")
-             .order_by(predictions.c.at, predictions.c.id))
+             .order_by(predictions.c.at))
     if start is not None:
         query = query.where(predictions.c.at >= start)
     if end is not None:

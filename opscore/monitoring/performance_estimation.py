@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from opscore.config import Settings
 from opscore.data.labelled_traffic import class_keys, labelled_outcomes, logged_outcomes
@@ -33,7 +32,8 @@ from opscore.models.registry import VersionInfo
 from opscore.monitoring.accuracy import DropThreshold, class_key, wilson_interval
 from opscore.monitoring.chunking import DAILY, Chunk, Chunking
 from opscore.serving.feature_rollups import EstimateDelta, estimate_sums
-from opscore.store import FEATURE_BUCKET_SECONDS, Store, latency_rollups, open_store
+from opscore.serving.telemetry_queries import answered_rows
+from opscore.store import FEATURE_BUCKET_SECONDS, Store, open_store
 
 SIGMAS = 3.0
 # Fewer predictions than this in a chunk: the estimate is shown, but it raises no finding.
@@ -251,22 +251,7 @@ def _rollup_windows(store: Store, version_id: str, start: float | None, end: flo
     if any(edge % FEATURE_BUCKET_SECONDS for edge in inner):
         return None
     sums = estimate_sums(store, version_id, bounds)
-    answered = _answered_rows(store, version_id, bounds)
+    answered = answered_rows(store, version_id, bounds)
     if any(s.count != n for s, n in zip(sums, answered, strict=True)):
         return None
     return [(float(a), float(b), s) for a, b, s in zip(chunking.edges[:-1], chunking.edges[1:], sums, strict=True)]
-
-
-def _answered_rows(store: Store, version_id: str, bounds: list[float]) -> list[int]:
-    """Rows answered (not failed) per window of whole minutes, all sources, from the latency rollups."""
-    table = latency_rollups
-    query = (select(table.c.minute, func.sum(table.c.row_count - table.c.row_errors))
-             .where(table.c.version_id == version_id, table.c.minute * 60 >= bounds[0],
-                    table.c.minute * 60 < bounds[-1])
-             .group_by(table.c.minute))
-    counts = [0] * (len(bounds) - 1)
-    edges = np.asarray(bounds, dtype=float)
-    with store.read() as conn:
-        for minute, rows in conn.execute(query):
-            counts[int(np.searchsorted(edges, minute * 60, side="right")) - 1] += int(rows or 0)
-    return counts
