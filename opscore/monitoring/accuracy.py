@@ -331,12 +331,16 @@ def _span(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 def measure_accuracy(settings: Settings, version_id: str, *, start: float | None = None, end: float | None = None,
                      chunking: Chunking | None = None, threshold: DropThreshold | None = None,
-                     now: float | None = None) -> AccuracyResult:
-    """Accuracy of ``version_id`` on its labelled traffic in [start, end), per window, from the store."""
+                     now: float | None = None, labelled: pd.DataFrame | None = None) -> AccuracyResult:
+    """Accuracy of ``version_id`` on its labelled traffic in [start, end), per window, from the store.
+
+    ``labelled`` is that traffic when the caller already read it (``labelled_outcomes``).
+    """
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     end = end if end is not None else (now or time.time())
-    labelled = labelled_outcomes(store, start, end, version_id)
+    if labelled is None:
+        labelled = labelled_outcomes(store, start, end, version_id)
     monitor = AccuracyMonitor.for_version(info, threshold=threshold, chunking=(chunking or DAILY).over(start, end))
     return monitor.calculate(labelled, lambda edges: answered_per_window(store, edges, version_id))
 

@@ -219,8 +219,11 @@ def _sigma(chances: np.ndarray) -> float:
 
 def estimate_accuracy(settings: Settings, version_id: str, *, start: float | None = None, end: float | None = None,
                       chunking: Chunking | None = None, threshold: DropThreshold | None = None,
-                      now: float | None = None) -> PerformanceEstimate:
-    """CBPE for ``version_id``'s logged predictions in [start, end), per chunk, from the store."""
+                      now: float | None = None, labelled: pd.DataFrame | None = None) -> PerformanceEstimate:
+    """CBPE for ``version_id``'s logged predictions in [start, end), per chunk, from the store.
+
+    ``labelled`` is the window's labelled traffic when the caller already read it (``labelled_outcomes``).
+    """
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     reference = read_monitor_reference(settings.model_store_path, version_id)
@@ -231,7 +234,9 @@ def estimate_accuracy(settings: Settings, version_id: str, *, start: float | Non
         return estimator.calculate(pd.DataFrame(columns=["at", "prediction", "probability"]))
     windows = _rollup_windows(store, version_id, start, end, estimator.chunking)
     if windows is not None:
-        return estimator.calculate_from_sums(windows, labelled_outcomes(store, start, end, version_id))
+        if labelled is None:
+            labelled = labelled_outcomes(store, start, end, version_id)
+        return estimator.calculate_from_sums(windows, labelled)
     return estimator.calculate(logged_outcomes(store, start, end, version_id))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from opscore.config import Settings
+from opscore.data.labelled_traffic import labelled_outcomes
 from opscore.models import registry
 from opscore.models.registry import ProductionChange
 from opscore.monitoring.accuracy import AccuracyResult, measure_accuracy
@@ -20,9 +21,8 @@ from opscore.monitoring.distributions import Counts
 from opscore.monitoring.live_drift import (
     LiveDriftReport,
     column_distribution,
-    drift_over_time,
-    live_drift,
-    multivariate_over_time,
+    drift_with_windows,
+    multivariate_frame,
     resolve_version,
 )
 from opscore.monitoring.performance_estimation import PerformanceEstimate, estimate_accuracy
@@ -71,14 +71,16 @@ def drift_page(settings: Settings, window_label: str, version: str | None = None
     chosen = resolve_version(settings, window.start, window.end, version)
     every = _every(window.seconds)
     chunking = Chunking(frequency=every).over(window.start, window.end)
+    drift, over_time = drift_with_windows(settings, window.start, window.end, every, version=chosen, source=source)
+    labelled = labelled_outcomes(open_store(settings), window.start, window.end, chosen)  # read once for both
     return DriftPage(
         window=window, every=every, source=traffic,
-        drift=live_drift(settings, window.start, window.end, version=chosen, source=source),
-        over_time=drift_over_time(settings, window.start, window.end, every, version=chosen, source=source),
-        multivariate=multivariate_over_time(settings, window.start, window.end, every, version=chosen, source=source),
+        drift=drift, over_time=over_time, multivariate=multivariate_frame(over_time),
         quality=quality_over_time(settings, window.start, window.end, every, version=chosen, source=source),
-        accuracy=measure_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
-        estimate=estimate_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
+        accuracy=measure_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking,
+                                  labelled=labelled),
+        estimate=estimate_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking,
+                                   labelled=labelled),
         markers=registry.production_changes(open_store(settings)),
     )
 
