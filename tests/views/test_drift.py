@@ -16,10 +16,10 @@ def test_the_page_reads_productions_traffic_over_the_window(served):
     same = live_drift(served, page.window.start, page.window.end, version="v1").report.to_dict()
     assert page.drift.report.to_dict() == same
     assert sum(r.rows for r in page.over_time) == 120 and page.every == 3600
-    windows = drift_over_time(served, page.window.start, page.window.end, 3600, version="v1")
+    windows = drift_over_time(served, page.window.start, page.window.end, 3600.0, version="v1")
     assert [r.report.to_dict() for r in page.over_time] == [r.report.to_dict() for r in windows]
     pd.testing.assert_frame_equal(page.multivariate, multivariate_over_time(served, page.window.start, page.window.end,
-                                                                            3600, version="v1"))
+                                                                            3600.0, version="v1"))
     assert page.accuracy.version_id == "v1"
 
 
