@@ -2,10 +2,13 @@
 
 Every signal is cheap at any traffic: latency, errors and throughput come from the per-minute
 rollups (one read per window for all of them, however many rules ask), refusals from their
-per-minute counts, host figures from psutil, accuracy from labelled traffic only. A signal answers
-one value per label set (``version`` for traffic signals, ``host`` for host signals), or nothing
-when there is nothing to measure; a rule over a signal with nothing to measure is in no-data.
-Signals not yet measured here: dataset drift and data quality (their live monitors come separately).
+per-minute counts, host figures from psutil, accuracy from labelled traffic only, dataset drift and
+data quality of production's traffic from the feature rollups (one read per window, shared by the
+drift and quality signals alike). A signal answers one value per label set (``version`` for traffic
+signals, ``version`` and ``column`` for data quality, ``host`` for host signals), or nothing when
+there is nothing to measure; a rule over a signal with nothing to measure is in no-data. Fewer than
+``alert_min_rows`` logged rows in the window is nothing to measure for drift and data quality: a
+handful of requests is not a distribution.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from opscore.models import registry
 from opscore.models.leases import this_host
 from opscore.monitoring.accuracy import HIGHER_IS_BETTER, measure_accuracy
 from opscore.monitoring.chunking import Chunking
+from opscore.monitoring.data_quality import QualityReport, data_quality
+from opscore.monitoring.live_drift import LiveDriftReport, live_drift
 from opscore.serving.telemetry_queries import window_percentiles_by_version
 from opscore.store import Store, open_store, refusals
 
@@ -125,6 +130,55 @@ def accuracy_drop(ctx: SignalContext, window: float) -> Series:
     return [({"version": version}, float(drop))]
 
 
+def _production(ctx: SignalContext) -> str | None:
+    return ctx.once("production", 0, lambda: registry.alias_target(ctx.store, "production"))
+
+
+def _live_drift(ctx: SignalContext, window: float) -> LiveDriftReport | None:
+    """Production's live drift over the window, or None when there is no production or too little traffic."""
+    def read() -> LiveDriftReport | None:
+        version = _production(ctx)
+        if version is None:
+            return None
+        try:
+            report = live_drift(ctx.settings, ctx.now - window, ctx.now, version)
+        except OpscoreError:  # a version without a reference profile has nothing to compare against
+            return None
+        return report if report.rows >= ctx.settings.alert_min_rows else None
+    return ctx.once("drift", window, read)
+
+
+def _quality(ctx: SignalContext, window: float) -> QualityReport | None:
+    """Production's data quality over the window, or None when there is no production or too little traffic."""
+    def read() -> QualityReport | None:
+        version = _production(ctx)
+        if version is None:
+            return None
+        try:
+            report = data_quality(ctx.settings, ctx.now - window, ctx.now, version)
+        except OpscoreError:
+            return None
+        return report if report.rows >= ctx.settings.alert_min_rows else None
+    return ctx.once("quality", window, read)
+
+
+def dataset_drift_share(ctx: SignalContext, window: float) -> Series:
+    """The share of production's columns whose live traffic drifted from the reference over the window."""
+    report = _live_drift(ctx, window)
+    return [] if report is None else [({"version": report.version}, float(report.report.drift_share))]
+
+
+def _per_column(share: str) -> Callable[[SignalContext, float], Series]:
+    def signal(ctx: SignalContext, window: float) -> Series:
+        report = _quality(ctx, window)
+        if report is None:
+            return []
+        return [({"version": report.version, "column": name}, float(getattr(quality, share)))
+                for name, quality in report.columns.items() if quality.rows]
+    signal.__doc__ = f"Per column of production's logged rows in the window: {share.replace('_', ' ')}."
+    return signal
+
+
 SIGNALS: dict[str, Callable[[SignalContext, float], Series]] = {
     "p95_latency_ms": _per_version("p95_ms"),
     "avg_latency_ms": _per_version("mean_ms"),
@@ -134,4 +188,7 @@ SIGNALS: dict[str, Callable[[SignalContext, float], Series]] = {
     "cpu_percent": cpu_percent,
     "memory_percent": memory_percent,
     "accuracy_drop": accuracy_drop,
+    "dataset_drift_share": dataset_drift_share,
+    "missing_share": _per_column("missing_share"),
+    "outlier_share": _per_column("outlier_share"),
 }
