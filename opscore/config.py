@@ -85,6 +85,8 @@ class Settings:
     alert_delivery_backoff_seconds: float = 1.0
     # Fewer logged rows than this in a rule's window is no data for the drift and data-quality signals.
     alert_min_rows: int = 100
+    # The daily review of alerts calls a rule flapping at this many state changes within its window (a day).
+    alert_flapping_changes: int = 10
     # Requests per second that `opscore dashboard` sends through a real server on a workspace the demo
     # built, so live figures move while someone watches (0 turns it off; other workspaces never get any).
     demo_traffic_rate: float = 1.0
