@@ -166,6 +166,10 @@ def _matching_silence(active: list[Any], row: Any) -> Any | None:
     return None
 
 
+def _silence_detail(silence: Any) -> str:
+    return f"silence #{silence.id} by {silence.author} until {_iso(silence.ends_at)}: {silence.comment}"
+
+
 def _noted(conn: Connection, alert_id: int, kind: str, detail: str) -> bool:
     return conn.execute(select(alert_events.c.id).where(
         alert_events.c.alert_id == alert_id, alert_events.c.kind == kind, alert_events.c.detail == detail)).first() is not None
@@ -187,7 +191,7 @@ def _notify(settings: Settings, store: Store, now: float, sleep: Callable[[float
         for row in firing:
             silence = _matching_silence(active, row)
             if silence is not None:
-                detail = f"silence #{silence.id} by {silence.author} until {_iso(silence.ends_at)}: {silence.comment}"
+                detail = _silence_detail(silence)
                 if not _noted(conn, row.id, "silenced", detail):
                     _event(conn, row.id, now, "silenced", detail, silence.author)
                 continue
@@ -329,6 +333,11 @@ def create_silence(settings: Settings, *, matchers: dict[str, str], author: str,
         silence_id = conn.execute(insert(silences).values(
             matchers=json.dumps(matchers, sort_keys=True), author=author.strip(), comment=comment.strip(),
             created_at=now, ends_at=ends_at)).inserted_primary_key[0]
+        silence = conn.execute(select(silences).where(silences.c.id == silence_id)).one()
+        # On the timeline of every open alert it mutes at once, in the words the evaluator uses after.
+        for row in conn.execute(select(*_LISTED).where(alerts.c.state.in_(OPEN_STATES))).all():
+            if _matching_silence([silence], row) is not None:
+                _event(conn, row.id, now, "silenced", _silence_detail(silence), silence.author)
     return {"id": silence_id, "matchers": matchers, "author": author.strip(), "comment": comment.strip(),
             "created_at": now, "ends_at": ends_at, "created_by": str(actor)}
 
