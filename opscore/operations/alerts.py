@@ -70,6 +70,7 @@ class Evaluation:
     changes: list[str] = field(default_factory=list)
     deliveries: int = 0
     states: dict[str, int] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)  # maintenance tasks the triggers opened after it
 
 
 def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[float], None] = time.sleep,
@@ -77,7 +78,7 @@ def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[f
     """Evaluate every rule once at ``now``, move the alerts, then notify and escalate."""
     now = time.time() if now is None else now
     rules = configured_rules(settings)
-    context = SignalContext(settings, now, telemetry_dropped)
+    context = SignalContext(settings, now, telemetry_dropped, horizons=horizons(rules))
     readings = [(rule, SIGNALS[rule.signal](context, rule.window_seconds)) for rule in rules]
     store = open_store(settings)
     result = Evaluation(now, len(rules))
@@ -91,11 +92,20 @@ def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[f
     return result
 
 
+def horizons(rules: list[AlertRule]) -> dict[str, float]:
+    """The longest window each signal is read over by these rules."""
+    out: dict[str, float] = {}
+    for rule in rules:
+        out[rule.signal] = max(out.get(rule.signal, 0.0), rule.window_seconds)
+    return out
+
+
 def rule_readings(settings: Settings, *, now: float | None = None) -> list[dict[str, Any]]:
     """Every rule with its signal's current value per label set against its threshold (no state moves)."""
-    context = SignalContext(settings, time.time() if now is None else now)
+    rules = configured_rules(settings)
+    context = SignalContext(settings, time.time() if now is None else now, horizons=horizons(rules))
     out = []
-    for rule in configured_rules(settings):
+    for rule in rules:
         series = SIGNALS[rule.signal](context, rule.window_seconds)
         base = {"rule": rule.name, "severity": rule.severity, "expr": rule.expression, "threshold": rule.threshold,
                 "for": rule.for_seconds, "window": rule.window_seconds}

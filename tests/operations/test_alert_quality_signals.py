@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from opscore.config import Settings, replace
 from opscore.data.features import validate_records
 from opscore.demo.credit_data import credit_applications
+from opscore.models import registry
 from opscore.models.artifacts import read_document
 from opscore.models.training import train_version
 from opscore.operations.alert_signals import SIGNALS, SignalContext
 from opscore.operations.alerts import evaluate, list_alerts
+from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import Scores, load_version, request_records
 from opscore.serving.telemetry_writer import TelemetryWriter
+from opscore.store import open_store, predictions
 from tests.conftest import OPERATOR
 
 T0 = 1_800_000_000.0
@@ -97,6 +103,33 @@ def test_missing_and_outlier_shares_per_column_fire_their_rules(production: Sett
     [outlier] = _firing(production, "outliers")
     assert outlier["labels"] == {"version": "v1", "column": "credit_score"}
     assert outlier["summary"].startswith("credit_score of v1 has 0.15")
+
+
+def test_accuracy_drop_reads_the_newest_labelled_predictions_in_the_window(production: Settings) -> None:
+    frame = credit_applications(n_rows=600, seed=35)
+    log_frame(production, frame, T0)
+    labels = frame["default"].to_numpy()
+    flipped = labels.copy()
+    flipped[:300] = 1 - flipped[:300]  # the older half's labels contradict the model more often
+    with open_store(production).read() as conn:
+        rows = conn.execute(select(predictions.c.request_id, predictions.c.prediction).order_by(predictions.c.at,
+                                                                                              predictions.c.id)).all()
+    predicted = np.array([int(json.loads(p)) for _, p in rows])
+    record_feedback(open_store(production), [{"request_id": rid, "label": int(label)}
+                                             for (rid, _), label in zip(rows, flipped, strict=True)])
+    holdout = registry.get_version(open_store(production), "v1").metrics["accuracy"]
+
+    [(labels_of, drop)] = SIGNALS["accuracy_drop"](SignalContext(production, T0 + HOUR), HOUR)
+    assert labels_of == {"version": "v1"} and drop == pytest.approx(holdout - (predicted == flipped).mean())
+    newest = replace(production, alert_accuracy_rows=200)
+    [(_, drop_newest)] = SIGNALS["accuracy_drop"](SignalContext(newest, T0 + HOUR), HOUR)
+    assert drop_newest == pytest.approx(holdout - (predicted[-200:] == flipped[-200:]).mean())
+    # A shorter window inside the same evaluation is cut from the longest one's read.
+    ctx = SignalContext(production, T0 + HOUR, horizons={"accuracy_drop": 2 * HOUR})
+    in_window = np.array([T0 + n * 60 for n in range(30) for _ in range(20)]) >= T0 + HOUR - 40 * 60
+    [(_, recent)] = SIGNALS["accuracy_drop"](ctx, 40 * 60)
+    assert recent == pytest.approx(holdout - (predicted[in_window] == flipped[in_window]).mean())
+    assert SIGNALS["accuracy_drop"](SignalContext(production, T0 + 3 * HOUR), HOUR) == []  # no labels: no data
 
 
 def test_too_little_traffic_or_no_production_is_no_data(any_workspace: Settings, demo_frame: pd.DataFrame) -> None:
