@@ -249,9 +249,17 @@ def drift_with_windows(settings: Settings, start: float, end: float, every: floa
 
 
 def live_drift(settings: Settings, start: float, end: float, version: str | None = None,
-               source: str = "api") -> LiveDriftReport:
-    """Drift of ``version``'s traffic (default: production's) over [start, end) from the rollups."""
-    return _live_reports(settings, start, end, end - start, version, source)[0]
+               source: str = "api", *, sums: WindowSums | None = None) -> LiveDriftReport:
+    """Drift of ``version``'s traffic (default: production's) over [start, end) from the rollups.
+
+    ``sums`` are the window's rollup sums when the caller already read them (the alert signals share
+    one read between drift and data quality)."""
+    if sums is None:
+        return _live_reports(settings, start, end, end - start, version, source)[0]
+    chosen = resolve_version(settings, start, end, version)
+    reference = _reference(settings, chosen)
+    report, prediction = compare(reference.profile, sums, DriftOptions.from_settings(settings))
+    return LiveDriftReport(report, chosen, start, end, _rows(sums), prediction, _multivariate(reference, sums))
 
 
 def drift_over_time(settings: Settings, start: float, end: float, every: float, version: str | None = None,
