@@ -283,7 +283,9 @@ def due_firing(schedule: Schedule, last_fired: datetime | float | None, now: dat
         return None
     latest = missed[-1] if len(missed) <= COALESCE_LIMIT else _instant(previous_run(schedule, now_at))
     late = (now_at - latest).total_seconds()
-    coalesced = min(len(missed), COALESCE_LIMIT) - 1
+    # Before a schedule's first firing nothing was missed: earlier fire times in the window were not
+    # anyone's to run.
+    coalesced = 0 if last_fired is None else min(len(missed), COALESCE_LIMIT) - 1
     run = late <= window
     if run:
         reason = "on time" if late <= on_time else f"{_span(late)} late, within the grace of {_span(window)}"

@@ -201,6 +201,8 @@ def test_a_long_outage_of_a_frequent_schedule_coalesces_into_one_firing_at_the_l
 
 def test_a_schedule_that_never_fired_looks_back_only_over_its_grace():
     assert due_firing(DAILY, None, datetime(2026, 3, 2, 2, 30, tzinfo=BERLIN)).run
+    first = due_firing(Schedule("daily", "*/5 * * * *", "UTC"), None, datetime(2026, 3, 2, 2, 31, tzinfo=UTC))
+    assert first.fire_time == datetime(2026, 3, 2, 2, 30, tzinfo=UTC) and first.coalesced == 0
     assert due_firing(DAILY, None, datetime(2026, 3, 2, 12, tzinfo=BERLIN)) is None
     assert due_firing(default("daily", "Europe/Berlin", enabled=False), LAST,
                       datetime(2026, 3, 2, 2, tzinfo=BERLIN)) is None
