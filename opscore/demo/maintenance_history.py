@@ -3,9 +3,12 @@
 Like the demo's traffic, only the clock is compressed. Each fire time of the past week is handed to
 :func:`opscore.operations.schedules.tick` (which records the firing once and queues its set's tasks)
 and the queue is drained by the real worker with the clock at that moment, so every task, attempt and
-follow-up is what the procedures produced on this workspace. One real failure is part of the story:
-the first weekly backup goes to a backup folder that a misconfiguration points at a file, fails with
-the operating system's error, and succeeds on its retry once the setting is put right.
+follow-up is what the procedures produced on this workspace, each reading the workspace as of its
+moment. Two operator mistakes are part of the story, and the real pipeline meets both: the first
+weekly backup goes to a backup folder a misconfiguration points at a file, fails with the operating
+system's error and succeeds on its retry once the setting is put right; and the API tokens file was
+copied in readable by everyone, which the weekly security audit finds, opening a corrective task
+whose re-check a day later passes because the operator ran the chmod the finding asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from opscore.access.actors import Actor
+from opscore.access.tokens import add_token, list_tokens
 from opscore.config import Settings, replace
 from opscore.operations import schedules
 from opscore.operations.worker import run_one
@@ -41,7 +47,7 @@ def fire_times_between(settings: Settings, start: float, end: float) -> list[tup
     return sorted(times)
 
 
-def build_maintenance_history(settings: Settings, now: float, *, days: float = 7.0,
+def build_maintenance_history(settings: Settings, actor: Actor, now: float, *, days: float = 7.0,
                               progress: Callable[[str, float], None] = lambda _s, _f: None) -> MaintenanceHistory:
     """Fire the past ``days`` of schedules and run what they queue, with the clock at each moment."""
     if days <= 0:
@@ -51,6 +57,10 @@ def build_maintenance_history(settings: Settings, now: float, *, days: float = 7
     misplaced.parent.mkdir(parents=True, exist_ok=True)
     misplaced.write_text("a file where the backup folder should be: the mount was missing\n")
     broken = replace(settings, backup_dir=misplaced / "backups")
+    # The partner system that sends labels gets a feedback token; its file is then copied in world-readable.
+    add_token(settings, actor, "label-partner", "feedback")
+    token_file = Path(next(t.source for t in list_tokens(settings) if t.name == "label-partner"))
+    token_file.chmod(0o644)
     failed_then_retried: str | None = None
     ran = 0
     for index, (moment, name) in enumerate(moments):
@@ -67,8 +77,11 @@ def build_maintenance_history(settings: Settings, now: float, *, days: float = 7
             if task.procedure == "verified_backup" and task.status == "up_for_retry" and failed_then_retried is None:
                 failed_then_retried = task.id
                 clock.advance(max(0.0, task.due_at - clock()))
+            if task.procedure == "security_audit" and task.status == "success":
+                token_file.chmod(0o600)  # the operator follows the finding
     progress("maintenance history done", 1.0)
     misplaced.unlink(missing_ok=True)
+    token_file.chmod(0o600)
     return MaintenanceHistory(len(moments), ran, failed_then_retried)
 
 

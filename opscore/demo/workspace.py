@@ -143,7 +143,7 @@ def build_demo(settings: Settings, actor: Actor, progress: Progress = no_progres
         labelled += _send_labels(store, served, rng, until=now)
     finally:
         writer.close(60)
-    history = build_maintenance_history(settings, now, days=maintenance_days,
+    history = build_maintenance_history(settings, DEMO_ACTOR, now, days=maintenance_days,
                                         progress=_within(progress, "a week of scheduled maintenance", 0.975, 0.995))
     _write_marker(settings, now)
     progress("done", 1.0)

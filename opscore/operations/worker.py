@@ -219,7 +219,8 @@ def run_claimed(settings: Settings, task: Task, worker_id: str, *, clock: Clock 
         try:
             procedure = get_procedure(task.procedure)
             run.checkpoint("started", 0.0)
-            result = procedure.run(settings, dict(task.params), run.checkpoint)
+            # Procedures read "now" from their parameters: the worker's clock, unless the task fixed one.
+            result = procedure.run(settings, {"now": started, **task.params}, run.checkpoint)
             if run.lost.is_set():
                 raise LeaseLost(f"task {task.id} was taken back from {worker_id}")
             outcome = "success"

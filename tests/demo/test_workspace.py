@@ -223,9 +223,13 @@ def test_demo_holds_a_week_of_scheduled_maintenance_run_by_the_worker(demo_with_
     assert [a.outcome for a in backup.attempts] == ["failed", "success"]
     assert "backups-mount-missing" in backup.attempts[0].error
     assert backup.attempts[1].started_at >= backup.attempts[0].ended_at + 180
-    # A finding opened a follow-up task, linked to the task that found it.
+    # The security audit found the world-readable token file and opened a corrective task, linked to it.
     follow_ups = [t for t in tasks if t.cause.kind == "finding"]
-    assert follow_ups and all(t.parent_task and t.created_by == f"task:{t.parent_task}" for t in follow_ups)
-    assert any(t.type == "corrective" for t in follow_ups)
+    assert all(t.parent_task and t.created_by == f"task:{t.parent_task}" for t in follow_ups)
+    token = next(t for t in follow_ups if "can be read by other users" in t.cause.summary)
+    audit = next(t for t in tasks if t.id == token.parent_task)
+    assert (token.type, token.priority, audit.procedure) == ("corrective", "high", "security_audit")
+    # Its re-check a day later (when the week still had a day) found the file fixed.
+    assert token.status == ("success" if token.due_at < NOW else "scheduled")
     assert any("scheduled maintenance" in stage for stage, _ in stages)
     assert "maintenance tasks ran" in outcome.message
