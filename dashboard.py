@@ -30,6 +30,7 @@ PAGES = {
     "Operations": [
         st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
         st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+        st.Page("pages/maintenance.py", title="Maintenance", icon=":material/build:"),
     ],
 }
 

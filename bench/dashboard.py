@@ -48,7 +48,8 @@ OUT = Path(__file__).with_name("out")
 PAGES = {"Overview": ("pages/overview.py", None), "Live predictions": ("pages/live.py", None),
          "Latency": ("pages/latency.py", None), "Latency, last 7 days": ("pages/latency.py", "Last 7 days"),
          "Drift": ("pages/drift.py", None),
-         "Versions": ("pages/versions.py", None), "Retrain": ("pages/retrain.py", None)}
+         "Versions": ("pages/versions.py", None), "Retrain": ("pages/retrain.py", None),
+         "Maintenance": ("pages/maintenance.py", None)}
 BUDGET_SECONDS = 2.0
 OPERATOR = Actor("bench", "operator", "dashboard")
 DAYS = 7

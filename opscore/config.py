@@ -134,6 +134,11 @@ class Settings:
     # A follow-up a finding opens without a procedure of its own re-runs the procedure that found it this
     # much later, and succeeds only once the finding is gone.
     follow_up_check_seconds: float = 86_400.0
+    # Maintenance schedules: the IANA timezone their cron is read in (wall times stay right across
+    # daylight-saving changes), and ``[schedules.NAME]`` tables (daily, weekly, monthly, quarterly) that
+    # override ``cron``, ``enabled``, ``misfire_policy`` (run_once_late or skip) and ``grace_seconds``.
+    schedule_timezone: str = "UTC"
+    schedules: dict = field(default_factory=dict)
 
     @property
     def model_store_path(self) -> Path:

@@ -22,6 +22,7 @@ from opscore.models import alias_moves, registry
 from opscore.serving.telemetry_writer import TelemetryWriter
 from opscore.store import open_store
 from opscore.views import sources, windows
+from opscore.views.overview import HealthSection
 
 T = TypeVar("T")
 ALL_VERSIONS = "All versions"
@@ -258,3 +259,22 @@ def _move_dialog(move: alias_moves.PendingMove) -> None:
             flash("success", f"Production: {entry.from_version} → {entry.to_version} (ledger #{entry.id}, "
                              f"by {entry.actor}). Serving replicas pick it up within a second.")
         st.rerun()
+
+
+# --- Health checks, as the Overview and Maintenance pages show them -------------------------------------
+
+
+def health_tiles(section: HealthSection, details: str) -> None:
+    """One tile per check (status and top issue), then every issue and what to do behind ``details``."""
+    for column, tile in zip(st.columns(len(section.tiles)), section.tiles, strict=True):
+        with column.container(border=True, height="stretch"):
+            # Markdown, not st.metric: a status in metric type is cut short in a fifth of a laptop's width.
+            st.markdown(f"**{tile.label}**  \n{tile.icon} **{tile.status}**")
+            st.caption(tile.top_issue)
+    with st.expander(details):
+        for tile in section.tiles:
+            st.markdown(f"**{tile.label}: {tile.status}**")
+            for issue in tile.issues:
+                st.markdown(f"- {issue}")
+            for advice in tile.recommendations:
+                st.markdown(f"- *To do:* {advice}")

@@ -119,18 +119,7 @@ health = _shared.cached(overview_view.health_section, view.window.seconds)
 st.subheader(f"Health: {health.overall}")
 st.caption(f"The five health checks over the same window (API traffic, production version), "
            f"checked {when(health.checked_at)}. Also `opscore health` and `GET /health/report`.")
-for column, tile in zip(st.columns(len(health.tiles)), health.tiles, strict=True):
-    with column.container(border=True, height="stretch"):
-        # Markdown, not st.metric: a status in metric type is cut short in a fifth of a laptop's width.
-        st.markdown(f"**{tile.label}**  \n{tile.icon} **{tile.status}**")
-        st.caption(tile.top_issue)
-with st.expander("Health details: every issue and what to do"):
-    for tile in health.tiles:
-        st.markdown(f"**{tile.label}: {tile.status}**")
-        for issue in tile.issues:
-            st.markdown(f"- {issue}")
-        for advice in tile.recommendations:
-            st.markdown(f"- *To do:* {advice}")
+_shared.health_tiles(health, "Health details: every issue and what to do")
 
 empty = (f"No {view.source.label} traffic logged in this window: send traffic with opscore simulate, "
          "or score a CSV on Live predictions")

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from opscore.cli import alerts as cli_alerts
 from opscore.cli import backups as cli_backups
 from opscore.cli import health as cli_health
+from opscore.cli import maintenance as cli_maintenance
 from opscore.cli import models as cli_models
 from opscore.cli import monitoring as cli_monitoring
 from opscore.cli import scoring as cli_scoring
 from opscore.cli import serving as cli_serving
+from opscore.cli import tasks as cli_tasks
 from opscore.cli import tokens as cli_tokens
 from opscore.cli import workspace as cli_workspace
 from opscore.config import Settings, load_settings
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each command group keeps its parser beside its commands.
     for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_health, cli_tokens,
-                  cli_backups, cli_alerts):
+                  cli_backups, cli_alerts, cli_tasks, cli_maintenance):
         group.register(sub)
     return parser
 

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the HTTP service: /predict, /feedback, /health, /metrics, registry routes")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-worker", action="store_true",
+                   help="do not run the maintenance queue and schedules in this process (run `opscore worker` instead)")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("simulate", help="send realistic traffic (drift, bursts, malformed requests, delayed labels)")
@@ -43,6 +45,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if not 0 < args.port < 65536:
         raise BadInputError(f"--port must be 1-65535, not {args.port}")
+    if args.no_worker:
+        from opscore.config import replace
+
+        settings = replace(settings, serve_worker=False)
     print(f"opscore: serving on http://{args.host}:{args.port} (API docs at /docs); Ctrl-C stops",
           file=sys.stderr, flush=True)
     service.run(settings, args.host, args.port)

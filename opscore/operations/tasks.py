@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError
 from opscore.operations.procedures import TASK_TYPES, get_procedure
@@ -131,7 +132,8 @@ def create_task(
     priority: str = "medium",
     due_at: float | None = None,
     depends_on: Sequence[str] = (),
-    created_by: str,
+    created_by: str | None = None,
+    actor: Actor | None = None,
     cause: Cause | None = None,
     dedup_key: str | None = None,
     max_attempts: int | None = None,
@@ -144,9 +146,15 @@ def create_task(
 
     Bad input (unknown procedure, type, priority or dependency, parameters that are not JSON) is
     refused before anything is written. With ``dedup_key``, an open task of the same key is returned
-    instead of a new one.
+    instead of a new one. A person creating a task passes ``actor`` (an operator); the system's
+    creators (schedules, alerts, triggers, findings) pass ``created_by`` alone.
     """
     now = time.time() if now is None else now
+    if actor is not None:
+        actor.require_operator("creating a maintenance task")
+        created_by = created_by or f"operator:{actor.name}"
+    if not created_by or not created_by.strip():
+        raise BadInputError("created_by must say who or what creates the task")
     proc = get_procedure(procedure)
     task_type = type or proc.task_type
     if task_type not in TASK_TYPES:
@@ -155,8 +163,6 @@ def create_task(
         raise BadInputError(f"priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
     if status not in ("pending", "scheduled"):
         raise BadInputError(f"a new task is pending or scheduled, not {status!r}")
-    if not created_by.strip():
-        raise BadInputError("created_by must say who or what creates the task")
     attempts = settings.task_max_attempts if max_attempts is None else int(max_attempts)
     if attempts < 1:
         raise BadInputError(f"max_attempts must be at least 1, got {attempts}")
@@ -260,25 +266,27 @@ def list_tasks(
         return _build(conn, [*open_rows, *ended_rows])
 
 
-def cancel_task(settings: Settings, task_id: str, *, actor: str, now: float | None = None) -> Task:
+def cancel_task(settings: Settings, task_id: str, *, actor: Actor, now: float | None = None) -> Task:
     """Cancel a queued task at once, or ask a running one to stop at its next checkpoint."""
+    actor.require_operator("cancelling a task")
     now = time.time() if now is None else now
     with open_store(settings).write() as conn:
         task = _locked(conn, task_id)
         if task.status in QUEUED:
             conn.execute(update(tasks).where(tasks.c.id == task_id).values(
-                status="cancelled", dedup_key=None, updated_at=now, note=f"cancelled by {actor}"))
+                status="cancelled", dedup_key=None, updated_at=now, note=f"cancelled by {actor.name}"))
             propagate_blocked(conn, now)
         elif task.status == "running":
             conn.execute(update(tasks).where(tasks.c.id == task_id).values(
-                cancel_requested=1, updated_at=now, note=f"cancel requested by {actor}"))
+                cancel_requested=1, updated_at=now, note=f"cancel requested by {actor.name}"))
         else:
             raise ConflictError(f"task {task_id} has ended ({task.status}); there is nothing to cancel")
         return load_task(conn, task_id)
 
 
-def retry_task(settings: Settings, task_id: str, *, actor: str, now: float | None = None) -> Task:
+def retry_task(settings: Settings, task_id: str, *, actor: Actor, now: float | None = None) -> Task:
     """Queue an ended task that did not succeed once more, due now, with a fresh count of attempts."""
+    actor.require_operator("retrying a task")
     now = time.time() if now is None else now
     with open_store(settings).write() as conn:
         task = _locked(conn, task_id)
@@ -287,18 +295,19 @@ def retry_task(settings: Settings, task_id: str, *, actor: str, now: float | Non
                                 f"or skipped task can be retried")
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(
             status="pending", due_at=now, updated_at=now, cancel_requested=0, progress=None,
-            max_attempts=len(task.attempts) + max(1, settings.task_max_attempts), note=f"retried by {actor}"))
+            max_attempts=len(task.attempts) + max(1, settings.task_max_attempts), note=f"retried by {actor.name}"))
         # Dependents that were blocked by this task wait for it again.
         for dependent in _dependents(conn, task_id):
             row = conn.execute(select(tasks.c.status).where(tasks.c.id == dependent)).scalar()
             if row in ("upstream_failed", "skipped"):
                 conn.execute(update(tasks).where(tasks.c.id == dependent).values(
-                    status="pending", updated_at=now, note=f"upstream {task_id} retried by {actor}"))
+                    status="pending", updated_at=now, note=f"upstream {task_id} retried by {actor.name}"))
         return load_task(conn, task_id)
 
 
-def run_task_now(settings: Settings, task_id: str, *, actor: str, now: float | None = None) -> Task:
+def run_task_now(settings: Settings, task_id: str, *, actor: Actor, now: float | None = None) -> Task:
     """Make a queued task due now and first in its priority: the next free worker takes it."""
+    actor.require_operator("running a task now")
     now = time.time() if now is None else now
     with open_store(settings).write() as conn:
         task = _locked(conn, task_id)
@@ -307,7 +316,7 @@ def run_task_now(settings: Settings, task_id: str, *, actor: str, now: float | N
                                 f"(retry a failed one)")
         conn.execute(update(tasks).where(tasks.c.id == task_id).values(
             status="pending" if task.status == "scheduled" else task.status, due_at=min(task.due_at, now),
-            updated_at=now, note=f"run now by {actor}"))
+            updated_at=now, note=f"run now by {actor.name}"))
         return load_task(conn, task_id)
 
 

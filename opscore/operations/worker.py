@@ -24,8 +24,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
+from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError
 from opscore.models.leases import Holder, hold_lapsed, this_host
@@ -69,6 +70,8 @@ def claim(settings: Settings, worker_id: str, now: float, *, task_id: str | None
     """Take the next due, ready task (or ``task_id``) for ``worker_id``; None when there is none."""
     store = open_store(settings)
     holder = Holder.me()
+    if task_id is None and not _worth_claiming(store, now):
+        return None
     with store.write() as conn:
         recover_lost(store, conn, settings, now)
         propagate_blocked(conn, now)
@@ -93,6 +96,14 @@ def claim(settings: Settings, worker_id: str, now: float, *, task_id: str | None
         number = conn.execute(select(tasks.c.attempt_count).where(tasks.c.id == chosen)).scalar_one()
         conn.execute(insert(task_attempts).values(task_id=chosen, number=number, worker=worker_id, started_at=now))
         return load_task(conn, chosen)
+
+
+def _worth_claiming(store: Store, now: float) -> bool:
+    """A read before the write lock: an idle worker polling an empty queue must not block the writers."""
+    with store.read() as conn:
+        return conn.execute(select(tasks.c.id).where(or_(
+            and_(tasks.c.status.in_(QUEUED), tasks.c.due_at <= now), tasks.c.status == "running")).limit(1)
+        ).first() is not None
 
 
 def _claimable(conn: Connection, task_id: str) -> str:
@@ -225,7 +236,9 @@ def run_claimed(settings: Settings, task: Task, worker_id: str, *, clock: Clock 
             outcome, error = "bad_input", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - whatever a procedure raises is that attempt's failure
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-            log.exception("task %s (%s) failed", task.id, task.procedure)
+            # The attempt keeps the error; the traceback is for whoever debugs the procedure.
+            log.warning("task %s (%s) failed: %s", task.id, task.procedure, error)
+            log.debug("task %s traceback", task.id, exc_info=True)
     return _finish(settings, task, worker_id, started, clock(), outcome, error, result)
 
 
@@ -328,8 +341,10 @@ def _json(data: dict[str, Any]) -> str:
 
 
 def execute_task(settings: Settings, task_id: str, *, worker_id: str | None = None, clock: Clock = time.time,
-                 progress: Progress | None = None) -> Task:
+                 progress: Progress | None = None, actor: Actor | None = None) -> Task:
     """Claim ``task_id`` and run it in this process (``opscore tasks run``, the page's "Run now")."""
+    if actor is not None:
+        actor.require_operator("running a task")
     worker_id = worker_id or new_worker_id()
     task = claim(settings, worker_id, clock(), task_id=task_id)
     if task is None:
@@ -349,8 +364,11 @@ def run_one(settings: Settings, *, worker_id: str | None = None, clock: Clock = 
 
 def run_worker(settings: Settings, *, stop: threading.Event, poll_seconds: float | None = None,
                tick_hooks: Iterable[TickHook] = (), worker_id: str | None = None,
-               clock: Clock = time.time, max_tasks: int | None = None) -> int:
-    """Run the queue until ``stop`` is set: each round calls the tick hooks, then drains due tasks."""
+               clock: Clock = time.time, max_tasks: int | None = None, until_idle: bool = False) -> int:
+    """Run the queue until ``stop`` is set (or, ``until_idle``, the queue has nothing due).
+
+    Each round calls the tick hooks (the schedules fire there), then drains the due tasks.
+    """
     worker_id = worker_id or new_worker_id()
     poll = settings.worker_poll_seconds if poll_seconds is None else poll_seconds
     hooks = list(tick_hooks)
@@ -372,8 +390,22 @@ def run_worker(settings: Settings, *, stop: threading.Event, poll_seconds: float
             ran += 1
             if max_tasks is not None and ran >= max_tasks:
                 return ran
+        if until_idle:
+            return ran
         stop.wait(poll)
     return ran
+
+
+def tick_hooks(settings: Settings, *, schedules: bool = True) -> list[TickHook]:
+    """What a worker does each round besides the queue: fire the maintenance schedules that are due."""
+    hooks: list[TickHook] = []
+    if schedules:
+        try:
+            from opscore.operations.schedules import tick
+        except ImportError:
+            return hooks
+        hooks.append(tick)
+    return hooks
 
 
 class TaskWorker:

@@ -36,12 +36,15 @@ from opscore.access import private_files, tokens
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.data.features import FeatureSchema, Problem, validate_records
-from opscore.exceptions import BadInputError, OpscoreError, TooLargeError, Unauthenticated
+from opscore.exceptions import BadInputError, NotFoundError, OpscoreError, TooLargeError, Unauthenticated
 from opscore.models import registry, retraining
 from opscore.monitoring import health as health_checks
 from opscore.monitoring.live_drift import live_drift, parse_window
 from opscore.operations import alerts
+from opscore.operations import tasks as task_queue
 from opscore.operations.alert_evaluator import AlertEvaluator
+from opscore.operations.procedures import available_procedures, get_procedure
+from opscore.operations.worker import TaskWorker, tick_hooks
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
@@ -101,6 +104,17 @@ class RetrainBody(BaseModel):
                                      description="whose training data to start from (default: production)")
     version_id: str | None = Field(None, description="id of the new candidate (default: the next free one)")
     include_labelled_traffic: bool = Field(False, description="add the newest labelled production traffic")
+
+
+class TaskBody(BaseModel):
+    procedure: str = Field(description="a registered procedure (GET /maintenance/procedures lists them)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the procedure's parameters")
+    title: str | None = Field(None, description="default: the procedure's title")
+    type: str | None = Field(None, description="preventive, corrective, adaptive or perfective (default: the procedure's)")
+    priority: str = Field("medium", description="critical, high, medium or low")
+    due_at: float | None = Field(None, description="when it may run (Unix time, seconds; default now)")
+    depends_on: list[str] = Field(default_factory=list, description="ids of tasks that must succeed first")
+    max_attempts: int | None = Field(None, description="default: task_max_attempts")
 
 
 class SilenceBody(BaseModel):
@@ -177,6 +191,7 @@ class _Serving:
         self.batcher: MicroBatcher | None = None
         self.tokens: tokens.TokenBook | None = None
         self.alert_evaluator: AlertEvaluator | None = None
+        self.task_worker: TaskWorker | None = None
         self._heap_lock = threading.Lock()
         # Request ids: a random per-start prefix and a counter (unique across replicas, cheap per row).
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -201,6 +216,8 @@ class _Serving:
                                         observe=self.metrics.observe_batch)
         if self.settings.alert_evaluation_seconds > 0:
             self.alert_evaluator = AlertEvaluator(self.settings, telemetry_dropped=self.telemetry_dropped).start()
+        if self.settings.serve_worker:
+            self.task_worker = TaskWorker(self.settings, tick_hooks=tick_hooks(self.settings)).start()
         self.refreeze_heap()
 
     def telemetry_dropped(self) -> int:
@@ -225,6 +242,8 @@ class _Serving:
         """Graceful shutdown: finish queued model calls, then write every logged prediction."""
         if self.alert_evaluator is not None:
             self.alert_evaluator.stop()
+        if self.task_worker is not None:
+            self.task_worker.stop()
         if self.batcher is not None:
             self.batcher.close()
         if self.writer is not None and not self.writer.close(timeout=30):
@@ -352,6 +371,41 @@ def create_app(settings: Settings) -> FastAPI:
         return await run_in_threadpool(lambda: alerts.create_silence(
             settings, matchers=body.matchers, author=body.author, comment=body.comment, ends_at=body.ends_at,
             actor=actor))
+
+    @app.get("/maintenance/tasks", summary="The maintenance queue: open tasks by priority and due time, then ended ones")
+    async def list_maintenance_tasks(status: str | None = None, type: str | None = None,  # noqa: A002
+                                     priority: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        found = await run_in_threadpool(lambda: task_queue.list_tasks(
+            settings, status=status, type=type, priority=priority, limit=min(max(limit, 1), 1000)))
+        return [t.to_dict() for t in found]
+
+    @app.get("/maintenance/tasks/{task_id}", summary="One task with its attempts and result")
+    async def get_maintenance_task(task_id: str) -> dict[str, Any]:
+        return (await run_in_threadpool(task_queue.get_task, settings, task_id)).to_dict()
+
+    @app.get("/maintenance/procedures", summary="The procedures a task can run, by maintenance set")
+    async def list_procedures() -> list[dict[str, Any]]:
+        return [{"name": p.name, "title": p.title, "maintenance_set": p.maintenance_set, "type": p.task_type,
+                 "estimated_seconds": p.estimated_seconds}
+                for p in (get_procedure(n) for n in available_procedures())]
+
+    @app.post("/maintenance/tasks", status_code=201, summary="Queue a task running a registered procedure")
+    async def create_maintenance_task(body: TaskBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        task = await run_in_threadpool(lambda: task_queue.create_task(
+            settings, procedure=body.procedure, params=body.params, title=body.title, type=body.type,
+            priority=body.priority, due_at=body.due_at, depends_on=body.depends_on, actor=actor,
+            max_attempts=body.max_attempts))
+        return task.to_dict()
+
+    @app.post("/maintenance/tasks/{task_id}/{action}",
+              summary="run (due now: the next free worker takes it), cancel (a running task stops at its next "
+                      "checkpoint) or retry (a failed, cancelled or upstream_failed task)")
+    async def steer_maintenance_task(task_id: str, action: str, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        steer = {"run": task_queue.run_task_now, "cancel": task_queue.cancel_task,
+                 "retry": task_queue.retry_task}.get(action)
+        if steer is None:
+            raise NotFoundError(f"unknown task action {action!r}; use run, cancel or retry")
+        return (await run_in_threadpool(lambda: steer(settings, task_id, actor=actor))).to_dict()
 
     return app
 

@@ -18,7 +18,7 @@ REQUESTS_PER_DAY = "requests per day (API)"
 
 def pattern_heatmap(plan: CapacityPlan) -> go.Figure:
     """Mean API requests per hour, weekdays (rows) by hour of day (columns, UTC)."""
-    title = f"Request pattern over the last {plan.window_days} days\nmean requests per hour, UTC"
+    title = f"Request pattern over the last {plan.window_days} days (mean requests per hour, UTC)"
     if plan.daily.empty:
         return empty_figure(title, "no API traffic in this window", "hour of day (UTC)", "weekday")
     fig = go.Figure(go.Heatmap(
@@ -33,8 +33,8 @@ def pattern_heatmap(plan: CapacityPlan) -> go.Figure:
 
 def projection_chart(plan: CapacityPlan) -> go.Figure:
     """Measured requests per day, the fitted projection and its prediction band."""
-    title = (f"Requests per day, projected {plan.horizon_days} days ahead\n"
-             "band: where one future day should fall (95 % prediction interval)")
+    title = (f"Requests per day, projected {plan.horizon_days} days ahead "
+             "(band: where one future day should fall, 95 % prediction interval)")
     if plan.projection.empty:
         reason = next((n for n in plan.notes if "projection" in n or "traffic" in n), "no projection")
         return empty_figure(title, reason, "day (UTC)", REQUESTS_PER_DAY)

@@ -1,7 +1,7 @@
 """What the Maintenance page shows beside the queue: capacity (pattern, projection, sizing) and the scorecard.
 
 One call assembles both sections, so the page stays a description: two figures and a table for
-capacity, one table for the maturity scorecard, each already in the operator's words.
+capacity, a figure and a table for the maturity scorecard, each already in the operator's words.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from opscore.operations.capacity import CapacityPlan, ServiceTime, plan_capacity
 from opscore.operations.maturity import maturity_scorecard
 from opscore.views.capacity_plots import pattern_heatmap, projection_chart
 from opscore.views.formatting import when
+from opscore.views.maturity_plots import maturity_chart
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class MaintenanceReports:
     projection: go.Figure
     capacity_table: pd.DataFrame
     scorecard: pd.DataFrame
+    maturity: go.Figure
     notes: list[str]
 
 
@@ -63,4 +65,4 @@ def maintenance_reports(settings: Settings, *, now: float | None = None, window_
                          now=now, service=service)
     scorecard = maturity_scorecard(settings, now=now).to_df()
     return MaintenanceReports(plan, pattern_heatmap(plan), projection_chart(plan), capacity_rows(plan), scorecard,
-                              list(plan.notes))
+                              maturity_chart(scorecard), list(plan.notes))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -143,7 +144,12 @@ class HealthSection:
 def health_section(settings: Settings, window_seconds: float, now: float | None = None,
                    host: HostReader = read_host) -> HealthSection:
     """The five health checks over the page's window, one tile each, most severe issue first."""
-    report = health_report(settings, now=now, window=window_seconds, host=host)
-    tiles = [HealthTile(name, HEALTH_LABELS[name], check.status, check.top_issue or "no issue found", check.issues,
-                        check.recommendations) for name, check in report.checks.items()]
-    return HealthSection(report.overall, report.checked_at, tiles)
+    return health_section_of(health_report(settings, now=now, window=window_seconds, host=host).to_dict())
+
+
+def health_section_of(report: dict[str, Any]) -> HealthSection:
+    """Tiles from a health report's JSON (``HealthReport.to_dict()``), as a maintenance task keeps it too."""
+    tiles = [HealthTile(name, HEALTH_LABELS.get(name, name), check["status"],
+                        check["issues"][0] if check["issues"] else "no issue found", list(check["issues"]),
+                        list(check["recommendations"])) for name, check in report["checks"].items()]
+    return HealthSection(report["overall"], float(report["checked_at"]), tiles)

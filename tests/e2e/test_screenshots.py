@@ -20,6 +20,7 @@ PAGES = {
     "Drift": "Drifted columns",
     "Versions": "Ledger",
     "Retrain": "How it works",
+    "Maintenance": "Maturity scorecard",
 }
 
 
@@ -52,7 +53,7 @@ def test_every_page_on_the_demo_workspace(demo_workspace, dashboard_url, chromiu
         page.set_viewport_size({"width": 1440, "height": 1000})
         go_to(page, title)
         page.get_by_text(landmark).first.wait_for()
-        if title in {"Overview", "Latency", "Live predictions", "Drift"}:
+        if title in {"Overview", "Latency", "Live predictions", "Drift", "Maintenance"}:
             page.locator(".js-plotly-plot").first.wait_for()
         page.wait_for_timeout(1500)  # let the charts finish drawing
         assert_no_exception_on_screen(page)
@@ -101,3 +102,18 @@ def test_drift_page_shows_whole_at_1280(demo_workspace, dashboard_url, chromium)
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "drift-1280.png"))
     full_height_screenshot(page, "drift-full")
+
+
+@pytest.mark.slow
+def test_maintenance_page_shows_whole_at_1280(demo_workspace, dashboard_url, chromium):
+    page = open_dashboard(chromium, dashboard_url)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page)
+    go_to(page, "Maintenance")
+    page.get_by_role("heading", name="Latest health report").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.wait_for_timeout(1500)
+    assert_no_exception_on_screen(page)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "maintenance-1280.png"))
+    full_height_screenshot(page, "maintenance-full")

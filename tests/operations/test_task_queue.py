@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from opscore.access.actors import Actor
 from opscore.config import replace
-from opscore.exceptions import BadInputError, ConflictError, NotFoundError
+from opscore.exceptions import BadInputError, ConflictError, NotFoundError, PermissionDenied
 from opscore.operations import worker
 from opscore.operations.tasks import (
     Cause,
@@ -18,6 +19,7 @@ from opscore.operations.tasks import (
     retry_task,
     run_task_now,
 )
+from tests.conftest import OPERATOR
 from tests.operations import queue_probes
 
 T0 = 1_800_000_000.0
@@ -116,30 +118,30 @@ def test_cancelling_a_running_task_stops_it_at_its_next_checkpoint(workspace):
     thread = threading.Thread(target=lambda: result.update(task=worker.execute_task(workspace, task.id)))
     thread.start()
     for _ in range(500):
-        if get_task(workspace, task.id).status == "running":
+        if "long" in queue_probes.RUNS:  # the procedure has begun its steps
             break
         threading.Event().wait(0.01)
-    cancel_task(workspace, task.id, actor="operator:tester")
+    cancel_task(workspace, task.id, actor=OPERATOR)
     thread.join(timeout=30)
     done = result["task"]
     assert done.status == "cancelled"
     assert done.attempts[-1].outcome == "cancelled"
     assert queue_probes.RUNS.count("long") == 1  # started, never reached its end
     with pytest.raises(ConflictError, match="nothing to cancel"):
-        cancel_task(workspace, task.id, actor="operator:tester")
+        cancel_task(workspace, task.id, actor=OPERATOR)
 
 
 def test_cancel_retry_and_run_now_of_queued_tasks(workspace):
     later = _add(workspace, "later", due_at=T0 + 3600)
-    assert run_task_now(workspace, later.id, actor="operator:tester", now=T0).due_at == T0
-    cancelled = cancel_task(workspace, later.id, actor="operator:tester", now=T0)
+    assert run_task_now(workspace, later.id, actor=OPERATOR, now=T0).due_at == T0
+    cancelled = cancel_task(workspace, later.id, actor=OPERATOR, now=T0)
     assert cancelled.status == "cancelled"
     assert worker.run_one(workspace, worker_id="w1", clock=lambda: T0 + 1) is None
-    again = retry_task(workspace, later.id, actor="operator:tester", now=T0 + 2)
+    again = retry_task(workspace, later.id, actor=OPERATOR, now=T0 + 2)
     assert again.status == "pending"
     assert worker.run_one(workspace, worker_id="w1", clock=lambda: T0 + 3).status == "success"
     with pytest.raises(ConflictError):
-        retry_task(workspace, later.id, actor="operator:tester")
+        retry_task(workspace, later.id, actor=OPERATOR)
     with pytest.raises(NotFoundError):
         get_task(workspace, "missing")
 
@@ -182,7 +184,7 @@ def test_findings_open_follow_up_tasks_that_check_the_finding_is_gone(workspace)
     assert checked.id == fix.id and checked.status == "failed"
     assert "still there: token file is world-readable" in checked.attempts[-1].error
     # Fixed: a retried check no longer finds it and succeeds.
-    with_fix = retry_task(settings, fix.id, actor="operator:tester", now=T0 + 4000)
+    with_fix = retry_task(settings, fix.id, actor=OPERATOR, now=T0 + 4000)
     from opscore.store import open_store, tasks
 
     with open_store(settings).write() as conn:
@@ -213,3 +215,15 @@ def test_to_dict_has_the_design_contract(workspace):
         assert key in data
     assert data["cause"] == {"kind": "schedule", "id": "daily@2026-12-03T02:00:00+00:00", "summary": "daily maintenance"}
     assert data["attempts"] == [] and data["result"] is None
+
+
+def test_a_viewer_cannot_change_the_queue(workspace):
+    viewer = Actor("guest", "viewer", "dashboard")
+    task = _add(workspace, "v")
+    for change in (lambda: create_task(workspace, procedure="probe_record", actor=viewer),
+                   lambda: cancel_task(workspace, task.id, actor=viewer),
+                   lambda: run_task_now(workspace, task.id, actor=viewer),
+                   lambda: worker.execute_task(workspace, task.id, actor=viewer)):
+        with pytest.raises(PermissionDenied, match="needs an operator"):
+            change()
+    assert [t.status for t in list_tasks(workspace)] == ["pending"]

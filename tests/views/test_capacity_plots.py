@@ -37,3 +37,9 @@ def test_empty_plans_say_why():
     plan.notes.append("2 whole day(s) of traffic: a growth projection needs 3 or more")
     fig = projection_chart(plan)
     assert not fig.data and "growth projection needs 3" in fig.layout.annotations[0].text.replace("<br>", " ")
+
+
+def test_titles_put_what_they_count_on_a_second_line():
+    for fig in (pattern_heatmap(_plan()), projection_chart(_plan())):
+        head, _, rest = fig.layout.title.text.partition("<br>")
+        assert "\n" not in fig.layout.title.text and rest.startswith("<sup>(") and len(head) < 60

@@ -16,6 +16,7 @@ def test_reports_on_a_served_workspace(served):
     assert not reports.projection.data and any("projection needs 3" in n for n in reports.notes)
     assert list(reports.scorecard["area"]) == list(AREAS)
     assert reports.scorecard.set_index("area").loc["monitoring", "level"] == "standard"
+    assert list(reports.maturity.data[0].y) == list(AREAS)
 
 
 def test_reports_on_an_empty_workspace_say_there_is_no_traffic(workspace):

@@ -1,0 +1,86 @@
+"""The demo's week of maintenance: the real schedules fired by the real worker, on a compressed clock.
+
+Like the demo's traffic, only the clock is compressed. Each fire time of the past week is handed to
+:func:`opscore.operations.schedules.tick` (which records the firing once and queues its set's tasks)
+and the queue is drained by the real worker with the clock at that moment, so every task, attempt and
+follow-up is what the procedures produced on this workspace. One real failure is part of the story:
+the first weekly backup goes to a backup folder that a misconfiguration points at a file, fails with
+the operating system's error, and succeeds on its retry once the setting is put right.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opscore.config import Settings, replace
+from opscore.operations import schedules
+from opscore.operations.worker import run_one
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class MaintenanceHistory:
+    firings: int
+    tasks_run: int
+    failed_then_retried: str | None
+
+
+def fire_times_between(settings: Settings, start: float, end: float) -> list[tuple[float, str]]:
+    """Every schedule's fire times in [start, end), oldest first."""
+    times: list[tuple[float, str]] = []
+    for schedule in schedules.configured_schedules(settings):
+        if not schedule.enabled:
+            continue
+        for moment in schedules.next_runs(schedule, start, count=64):
+            if moment.timestamp() >= end:
+                break
+            times.append((moment.timestamp(), schedule.name))
+    return sorted(times)
+
+
+def build_maintenance_history(settings: Settings, now: float, *, days: float = 7.0,
+                              progress: Callable[[str, float], None] = lambda _s, _f: None) -> MaintenanceHistory:
+    """Fire the past ``days`` of schedules and run what they queue, with the clock at each moment."""
+    if days <= 0:
+        return MaintenanceHistory(0, 0, None)
+    moments = fire_times_between(settings, now - days * DAY, now)
+    misplaced = settings.workspace / "metrics" / "backups-mount-missing"
+    misplaced.parent.mkdir(parents=True, exist_ok=True)
+    misplaced.write_text("a file where the backup folder should be: the mount was missing\n")
+    broken = replace(settings, backup_dir=misplaced / "backups")
+    failed_then_retried: str | None = None
+    ran = 0
+    for index, (moment, name) in enumerate(moments):
+        progress(f"{name} maintenance of {(now - moment) / DAY:.0f} day(s) ago", index / max(1, len(moments)))
+        clock = _Clock(moment + 30.0)
+        schedules.tick(settings, now=clock())
+        while True:
+            # The week's first backup meets the misconfigured folder; the worker's retry has it fixed.
+            use = broken if failed_then_retried is None and name == "weekly" else settings
+            task = run_one(use, worker_id="demo-worker", clock=clock)
+            if task is None:
+                break
+            ran += 1
+            if task.procedure == "verified_backup" and task.status == "up_for_retry" and failed_then_retried is None:
+                failed_then_retried = task.id
+                clock.advance(max(0.0, task.due_at - clock()))
+    progress("maintenance history done", 1.0)
+    misplaced.unlink(missing_ok=True)
+    return MaintenanceHistory(len(moments), ran, failed_then_retried)
+
+
+class _Clock:
+    """The moment of a firing, running on at the real pace: tasks take the time they really take."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self._started = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.at + time.monotonic() - self._started
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds
