@@ -89,7 +89,7 @@ def open_tasks(settings: Settings, *, now: float | None = None) -> list[Triggere
                 cause=Cause("alert", str(row.id), row.summary), dedup_key=f"alert:{row.id}", now=now, conn=conn)
             conn.execute(insert(alert_events).values(
                 alert_id=row.id, at=now, kind=TASK_EVENT, actor="system:triggers",
-                detail=f"task {task.id} ({procedure}): {reason}"))
+                detail=f"task {task.id} ({procedure}): {reason}"))  # the same transaction as the task
         opened.append(Triggered(row.id, task, reason))
     return opened
 

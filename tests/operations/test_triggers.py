@@ -75,6 +75,8 @@ def test_a_drift_alert_evaluated_many_times_opens_one_task_and_after_the_worker_
     assert len(versions) == 2 and candidate in versions - {"v1"}
     assert registry.alias_target(store, "production") == "v1"  # a trigger never promotes
     assert get_task(settings, task.id).result["figures"]["candidate"] == candidate
+    kinds = {e["kind"]: e["detail"] for e in alerts.get_alert(settings, alert["id"])["history"]}
+    assert kinds[TASK_EVENT].startswith(f"task {task.id}") and kinds["retrained"].startswith(f"candidate {candidate}")
 
     for _ in range(6):  # the task ended and its dedup key is free: the alert's timeline still says it has one
         evaluator.run_once()
