@@ -9,6 +9,7 @@ import time
 from opscore.cli.models import cli_actor
 from opscore.config import Settings
 from opscore.operations import alerts
+from opscore.operations.alert_evaluator import evaluate_once
 from opscore.views.formatting import text_table, when
 
 
@@ -52,16 +53,18 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    result = alerts.evaluate(settings)
+    result = evaluate_once(settings)
     if args.json:
         print(json.dumps({"at": result.at, "rules": result.rules, "changes": result.changes,
-                          "deliveries": result.deliveries, "open": result.states}))
+                          "deliveries": result.deliveries, "open": result.states, "tasks": result.tasks}))
         return 0
     print(f"{result.rules} rules evaluated at {when(result.at)}; {len(result.changes)} state change(s), "
           f"{result.deliveries} delivery(ies); open: "
           + (", ".join(f"{n} {state}" for state, n in sorted(result.states.items())) or "none"))
     for change in result.changes:
         print(f"  {change}")
+    for task_id in result.tasks:
+        print(f"  opened maintenance task {task_id}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The demo workspace holds a day of history; without new traffic the Live page and every monitor stand
 still. ``opscore dashboard`` on a workspace the demo built starts ``opscore serve`` on a free loopback
-port and ``opscore simulate`` at a gentle rate against it (labels follow through ``/feedback``), both
+port (with automatic retraining on, see :func:`serve_environment`) and ``opscore simulate`` at a
+gentle rate against it (labels follow through ``/feedback``), both
 as child processes so they never slow the dashboard, and stops them when the dashboard stops. A
 workspace the demo did not build gets no traffic from here: its production is somebody's real one.
 """
@@ -10,11 +11,13 @@ workspace the demo did not build gets no traffic from here: its production is so
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +35,18 @@ _STARTUP_SECONDS = 120.0
 def is_demo_workspace(settings: Settings) -> bool:
     """True when ``opscore demo`` built this workspace (its marker sits beside the secrets)."""
     return (secrets_dir(settings) / MARKER_FILE).is_file()
+
+
+def serve_environment(settings: Settings, base: dict[str, str]) -> dict[str, str]:
+    """The demo server's environment: automatic retraining on, so the drift episode's alert retrains a
+    candidate while someone watches, unless the workspace's settings or the environment say otherwise."""
+    env = dict(base)
+    toml_path = settings.workspace / "opscore.toml"
+    chosen = "OPSCORE_ALERT_AUTO_RETRAIN" in env or (
+        toml_path.is_file() and "alert_auto_retrain" in tomllib.loads(toml_path.read_text()))
+    if not chosen:
+        env["OPSCORE_ALERT_AUTO_RETRAIN"] = "true"
+    return env
 
 
 def _free_port() -> int:
@@ -60,15 +75,15 @@ class LiveTraffic:
         self._stopping = threading.Event()
         self._starter = threading.Thread(target=self._start, name="opscore-demo-traffic", daemon=True)
 
-    def _spawn(self, *args: str) -> subprocess.Popen:
+    def _spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         process = subprocess.Popen([sys.executable, "-m", "opscore", *args], stdin=subprocess.DEVNULL,
-                                   stdout=self._log, stderr=self._log, cwd=self.settings.workspace,
+                                   stdout=self._log, stderr=self._log, cwd=self.settings.workspace, env=env,
                                    preexec_fn=end_with_parent if sys.platform == "linux" else None)
         self.processes.append(process)
         return process
 
     def start(self) -> LiveTraffic:
-        self._spawn("serve", "--port", self.url.rsplit(":", 1)[1])
+        self._spawn("serve", "--port", self.url.rsplit(":", 1)[1], env=serve_environment(self.settings, dict(os.environ)))
         self._starter.start()
         return self
 

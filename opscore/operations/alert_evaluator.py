@@ -3,6 +3,7 @@
 Replicas sharing a store race for one lease row; the holder evaluates and renews it, the others
 wait and take over once it lapses (or at once when its holder ran on this host and is gone, see
 :mod:`opscore.models.leases`). ``opscore serve`` starts :class:`AlertEvaluator` with its lifespan.
+Each evaluation is followed by the triggers (:mod:`opscore.operations.triggers`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from opscore.config import Settings
 from opscore.models.leases import Holder, hold_lapsed
 from opscore.operations.alerts import Evaluation, evaluate
+from opscore.operations.triggers import open_tasks
 from opscore.store import Store, open_store, work_leases
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,14 @@ def release_lease(store: Store, name: str, token: str) -> None:
         conn.execute(delete(work_leases).where(work_leases.c.name == name, work_leases.c.token == token))
 
 
+def evaluate_once(settings: Settings, *, now: float | None = None, telemetry_dropped: Callable[[], int] | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> Evaluation:
+    """One evaluation, then the triggers: every firing alert that calls for work gets its one task."""
+    result = evaluate(settings, now=now, sleep=sleep, telemetry_dropped=telemetry_dropped)
+    result.tasks = [opened.task.id for opened in open_tasks(settings, now=result.at)]
+    return result
+
+
 class AlertEvaluator:
     """A daemon thread evaluating alerts while this process holds the evaluator lease."""
 
@@ -68,7 +78,7 @@ class AlertEvaluator:
         now = self._clock()
         if not hold_lease(open_store(self.settings), LEASE_NAME, self.token, 3 * interval, now):
             return None
-        self.last = evaluate(self.settings, now=now, telemetry_dropped=self._telemetry_dropped)
+        self.last = evaluate_once(self.settings, now=now, telemetry_dropped=self._telemetry_dropped)
         return self.last
 
     def _run(self) -> None:

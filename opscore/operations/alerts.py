@@ -285,6 +285,13 @@ def _deliver(settings: Settings, store: Store, row: Any, action: str, level: int
     return len(targets)
 
 
+def note(settings: Settings, alert_id: int, kind: str, detail: str, *, actor: str = str(SYSTEM),
+         now: float | None = None) -> None:
+    """Put something done about an alert on its timeline (a task opened for it, a candidate retrained for it)."""
+    with open_store(settings).write() as conn:
+        _event(conn, alert_id, time.time() if now is None else now, kind, detail, actor)
+
+
 # -- operator actions and reads --------------------------------------------------------------------
 def acknowledge(settings: Settings, alert_id: int, *, actor: Actor, now: float | None = None) -> dict[str, Any]:
     """Record who acknowledged a firing alert and when: it stops escalating and repeating."""

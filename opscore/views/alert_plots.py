@@ -13,7 +13,8 @@ from opscore.views.plots import TIME_AXIS, _add_markers, _layout, empty_figure
 
 STATE_COLOURS = {"pending": "#E69F00", "firing": "#D55E00", "nodata": "#999999", "acknowledged": "#0072B2"}
 _EVENT_SYMBOLS = {"acknowledged": "circle", "silenced": "x", "delivered": "triangle-up",
-                  "delivery_failed": "triangle-down", "escalated": "star"}
+                  "delivery_failed": "triangle-down", "escalated": "star", "task_opened": "square",
+                  "retrained": "diamond"}
 TITLE = "Alert states (one row per alert; production changes as dashed lines)"
 
 

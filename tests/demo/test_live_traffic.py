@@ -7,7 +7,7 @@ import time
 from sqlalchemy import func, select
 
 from opscore.config import replace
-from opscore.demo.live_traffic import demo_live_traffic, is_demo_workspace
+from opscore.demo.live_traffic import demo_live_traffic, is_demo_workspace, serve_environment
 from opscore.demo.workspace import build_demo
 from opscore.store import open_store, predictions
 from tests.conftest import OPERATOR
@@ -46,3 +46,10 @@ def test_rate_zero_turns_it_off(workspace):
     build_demo(workspace, OPERATOR, scale=0.02, maintenance_days=0)
     with demo_live_traffic(workspace, 0.0) as traffic:
         assert traffic is None
+
+
+def test_the_demo_server_retrains_on_drift_unless_the_workspace_says_otherwise(workspace):
+    assert serve_environment(workspace, {"PATH": "/bin"}) == {"PATH": "/bin", "OPSCORE_ALERT_AUTO_RETRAIN": "true"}
+    assert serve_environment(workspace, {"OPSCORE_ALERT_AUTO_RETRAIN": "false"}) == {"OPSCORE_ALERT_AUTO_RETRAIN": "false"}
+    (workspace.workspace / "opscore.toml").write_text("alert_auto_retrain = false\n")
+    assert "OPSCORE_ALERT_AUTO_RETRAIN" not in serve_environment(workspace, {})

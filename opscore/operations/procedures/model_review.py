@@ -32,6 +32,7 @@ from opscore.models.retraining import retrain
 from opscore.monitoring.accuracy import measure_accuracy
 from opscore.monitoring.drift_options import DriftOptions
 from opscore.monitoring.file_drift import file_drift
+from opscore.operations.alerts import note
 from opscore.operations.procedures.registry import Checkpoint, Finding, ProcedureResult, procedure
 from opscore.store import open_store, predictions
 
@@ -197,6 +198,9 @@ def retrain_candidate(settings: Settings, params: dict[str, Any], checkpoint: Ch
         checkpoint(stage, fraction)
 
     outcome = retrain(settings, base, include_labelled_traffic=True, actor=SYSTEM, progress=progress)
+    if params.get("alert_id") is not None:  # a trigger's retrain: the alert's timeline shows the candidate
+        note(settings, int(params["alert_id"]), "retrained",
+             f"candidate {outcome.candidate.version_id} registered from {base}; not promoted")
     return ProcedureResult(
         {"candidate": outcome.candidate.version_id, "base_version": base, "sources": outcome.sources,
          "metrics": outcome.candidate.metrics},
