@@ -101,7 +101,8 @@ if not listed:
     st.caption("No task matches." if {status_filter, type_filter, priority_filter} != {ANY} else
                "The queue is empty: the schedules fill it, and an operator can add a task below.")
 else:
-    st.dataframe(maintenance_queue.queue_frame(listed), hide_index=True, key="queue_table")
+    st.dataframe(maintenance_queue.queue_frame(listed), hide_index=True, key="queue_table", column_config={
+        "title": st.column_config.TextColumn(width="large"), "note": st.column_config.TextColumn(width="medium")})
     by_id = {t.id: t for t in listed}
     chosen = st.selectbox("Task", list(by_id), key="task_id", format_func=lambda i: maintenance_queue.task_label(by_id[i]))
     task = by_id[chosen]

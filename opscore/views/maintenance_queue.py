@@ -33,13 +33,13 @@ CELL_CHARACTERS = 160
 
 
 def queue_frame(tasks: list[Task]) -> pd.DataFrame:
-    """One row per task, in queue order: what it runs, how urgent, where it stands, who asked."""
-    columns = ["id", "title", "type", "priority", "status", "due", "attempts", "took", "created by", "cause", "note"]
+    """One row per task, in queue order: where it stands and how urgent first, then what it runs and who asked."""
+    columns = ["id", "status", "priority", "type", "title", "due", "attempts", "created by", "took", "note"]
     return pd.DataFrame([{
-        "id": t.id, "title": t.title, "type": t.type, "priority": t.priority, "status": t.status,
+        "id": t.id, "status": t.status, "priority": t.priority, "type": t.type, "title": t.title,
         "due": when(t.due_at, "%Y-%m-%d %H:%M UTC"), "attempts": f"{len(t.attempts)} of {t.max_attempts}",
-        "took": duration(t.actual_seconds) if t.actual_seconds is not None else "",
-        "created by": t.created_by, "cause": f"{t.cause.kind}: {t.cause.summary}", "note": t.note,
+        "created by": t.created_by, "took": duration(t.actual_seconds) if t.actual_seconds is not None else "",
+        "note": t.note,
     } for t in tasks], columns=columns)
 
 

@@ -31,7 +31,7 @@ def test_queue_frame_keeps_queue_order_and_says_who_asked(workspace, operator):
     urgent = create_task(workspace, procedure="probe_record", priority="critical", actor=operator, now=NOW + 60)
     frame = queue_frame(queue(workspace))
     assert frame["id"].tolist() == [urgent.id, low.id]
-    assert frame.loc[0, "created by"] == f"operator:{operator.name}" and frame.loc[0, "cause"].startswith("operator: ")
+    assert frame.loc[0, "created by"] == f"operator:{operator.name}" and frame.loc[0, "status"] == "pending"
     assert frame.loc[0, "attempts"] == f"0 of {workspace.task_max_attempts}" and frame.loc[1, "due"] == "2025-11-24 16:00 UTC"
     assert queue(workspace, priority="low")[0].id == low.id
     assert queue(workspace, status="success", type=ANY) == []
