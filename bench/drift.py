@@ -240,7 +240,7 @@ def main() -> None:
         "samples is one linear pass with no sort of the pooled sample."
     )
     print(body)
-    write_section("Drift", body)
+    write_section("Drift", body, keep_subsections=True)
 
 
 if __name__ == "__main__":

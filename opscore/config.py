@@ -83,6 +83,18 @@ class Settings:
     alert_escalate_window_seconds: float = 3600.0
     alert_delivery_attempts: int = 3
     alert_delivery_backoff_seconds: float = 1.0
+    # Fewer logged rows than this in a rule's window is no data for the drift and data-quality signals.
+    alert_min_rows: int = 100
+    # The accuracy signal reads at most this many of the newest labelled predictions in a rule's window
+    # (the standard error of an accuracy on 2,000 is about 0.01), so it costs the same at any traffic.
+    alert_accuracy_rows: int = 2_000
+    # The daily review of alerts calls a rule flapping at this many state changes within its window (a day).
+    alert_flapping_changes: int = 10
+    # Triggers: a firing alert of these rules opens one maintenance task; with alert_auto_retrain a drift or
+    # accuracy alert's task retrains a candidate (never promoted), at most once per rule per cool-down.
+    trigger_rules: list = field(default_factory=lambda: ["dataset_drift", "average_latency", "accuracy_drop"])
+    alert_auto_retrain: bool = False
+    retrain_cooldown_seconds: float = 21_600.0
     # Requests per second that `opscore dashboard` sends through a real server on a workspace the demo
     # built, so live figures move while someone watches (0 turns it off; other workspaces never get any).
     demo_traffic_rate: float = 1.0

@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from opscore.config import Settings
 from opscore.exceptions import IntegrityError, StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -133,6 +133,10 @@ predictions = Table(
     Index("ix_predictions_at", "at"),
     Index("ix_predictions_version_at", "version_id", "at"),
     Index("ix_predictions_source_at", "source", "at"),
+    # Labelled rows only, covering what accuracy reads: a window's labelled share, never the whole window.
+    # (status before at gives it one more equality than ix_predictions_version_at, so SQLite picks it.)
+    Index("ix_predictions_labelled", "version_id", "status", "at", "prediction", "probability", "label",
+          sqlite_where=text("label IS NOT NULL"), postgresql_where=text("label IS NOT NULL")),
 )
 
 # One row per (minute, version, source): requests (``count``), failed requests (``errors``), the sum
@@ -246,6 +250,21 @@ multivariate_rollups = Table(
     Column("error_sum", Float, nullable=False),
     Column("error_sumsq", Float, nullable=False),
     Column("histogram", LargeBinary, nullable=False),
+)
+
+# One row per (bucket, version, source): for a classifier with a stored calibration, the logged rows'
+# calibrated chances that the prediction is right (see opscore.models.calibration.chances_right) as
+# their count, sum and sum of c(1 - c), so accuracy estimated without labels (CBPE) over any window
+# of whole buckets is a sum of these rows, whatever the traffic.
+estimate_rollups = Table(
+    "estimate_rollups",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("chance_sum", Float, nullable=False),
+    Column("chance_variance_sum", Float, nullable=False),
 )
 
 # Alerts: one row per episode of a rule firing for one label set (its fingerprint); an episode ends
@@ -586,4 +605,10 @@ def _to_2(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-_MIGRATIONS = {2: _to_2}
+def _to_3(conn: Connection) -> None:
+    """The partial index of labelled rows (estimate_rollups is a new table: create_all adds it)."""
+    index = next(i for i in predictions.indexes if i.name == "ix_predictions_labelled")
+    index.create(conn, checkfirst=True)
+
+
+_MIGRATIONS = {2: _to_2, 3: _to_3}

@@ -17,10 +17,11 @@ if not _shared.cached(drift_view.has_production):
     st.stop()
 labels = list(WINDOWS)
 window = st.selectbox("Window", labels, index=labels.index(_shared.window_label()), key="drift_window")
+source = _shared.source_filter()
 with st.spinner("Summing the rollups…"):
-    view = _shared.cached(drift_view.drift_page, window, _shared.version_filter())
+    view = _shared.cached(drift_view.drift_page, window, _shared.version_filter(), source)
 report = view.drift.report
-st.caption(f"Version {view.drift.version}, API traffic {when(view.window.start)} → {when(view.window.end)}, "
+st.caption(f"Version {view.drift.version}, {view.source.label} traffic {when(view.window.start)} → {when(view.window.end)}, "
            f"{view.drift.rows:,} rows, against the version's reference profile.")
 
 verdict, share, prediction = st.columns(3)
@@ -42,7 +43,8 @@ st.dataframe(view.table(), key="drift_table", column_config={
 columns = [*report.columns, "prediction"]
 chosen = st.selectbox("Column", columns, index=columns.index(report.drifted_columns[0]) if report.drifted_columns
                       else 0, key="drift_column")
-counts = _shared.cached(drift_view.distribution_of, view.drift.version, chosen, view.window.start, view.window.end)
+counts = _shared.cached(drift_view.distribution_of, view.drift.version, chosen, view.window.start, view.window.end,
+                        source)
 st.plotly_chart(drift_plots.column_distribution_figure(chosen, counts), key="drift_distribution")
 st.plotly_chart(drift_plots.drift_heatmap(view.over_time, view.markers), key="drift_heatmap")
 left, right = st.columns(2)

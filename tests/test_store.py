@@ -56,6 +56,8 @@ def _as_schema_1(store) -> None:
     """Take a store back to the shape schema 1 had: no refusals table, no request/row columns, no source index."""
     with store.write() as conn:
         conn.execute(text("DROP INDEX ix_predictions_source_at"))
+        conn.execute(text("DROP INDEX ix_predictions_labelled"))
+        conn.execute(text("DROP TABLE estimate_rollups"))
         conn.execute(text("DROP TABLE refusals"))
         conn.execute(text("ALTER TABLE predictions DROP COLUMN request_rows"))
         conn.execute(text("ALTER TABLE latency_rollups DROP COLUMN row_count"))
@@ -85,8 +87,10 @@ def test_a_schema_1_workspace_is_migrated_and_its_history_kept(any_workspace):
         version = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "schema_version")).scalar()
         columns = {c["name"] for c in inspect(conn).get_columns("latency_rollups")}
         indexes = {i["name"] for i in inspect(conn).get_indexes("predictions")}
-    assert int(version) == SCHEMA_VERSION == 2
-    assert {"row_count", "row_errors"} <= columns and "ix_predictions_source_at" in indexes
+        tables = set(inspect(conn).get_table_names())
+    assert int(version) == SCHEMA_VERSION == 3
+    assert {"row_count", "row_errors"} <= columns and {"ix_predictions_source_at", "ix_predictions_labelled"} <= indexes
+    assert "estimate_rollups" in tables
     # Before schema 2 every row was counted as a request: the migrated history reads that way.
     old = telemetry_queries.window_percentiles(store, start, start + 60)
     assert (old["count"], old["errors"], old["rows"]) == (30, 3, 30)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,27 +99,70 @@ def _report(task: Any) -> list[str]:
     return lines
 
 
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        error = record.exc_info[1] if record.exc_info else None
+        return f"opscore: {record.getMessage()}" + (f" ({type(error).__name__}: {error})" if error else "")
+
+
+@contextmanager
+def _worker_logs_in_one_line() -> Iterator[None]:
+    """The worker logs a crashed procedure with its traceback; here one line is enough, since the
+    report repeats the error (OPSCORE_DEBUG keeps the traceback)."""
+    if os.environ.get("OPSCORE_DEBUG"):
+        yield
+        return
+    logger = logging.getLogger("opscore.operations.worker")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    previous = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = previous
+
+
+def _run_here(settings: Settings, task_id: str, actor: Any) -> Any:
+    """Run a queued task in this process; if a worker took it first, follow it to its end instead."""
+    from opscore.exceptions import ConflictError
+    from opscore.operations.tasks import ENDED, get_task
+    from opscore.operations.worker import execute_task
+
+    try:
+        return execute_task(settings, task_id, actor=actor)
+    except ConflictError:
+        task = get_task(settings, task_id)
+        while task.status not in ENDED:
+            time.sleep(0.5)
+            task = get_task(settings, task_id)
+        return task
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from opscore.operations.procedures import procedures_in
     from opscore.operations.tasks import Cause, create_task
-    from opscore.operations.worker import execute_task
 
     actor = cli_actor()
     procedures = procedures_in(args.set)
     cause = Cause("operator", str(actor), f"opscore maintenance run {args.set}, by {actor.name}")
     done = []
     started = time.perf_counter()
-    for number, proc in enumerate(procedures, 1):
-        task = create_task(settings, procedure=proc.name, created_by=f"operator:{actor.name}", cause=cause,
-                           max_attempts=1)
-        print(f"[{number}/{len(procedures)}] {proc.name}: {proc.title} ...", file=sys.stderr, flush=True)
-        task = execute_task(settings, task.id)
-        findings = len((task.result or {}).get("findings", []))
-        print(f"[{number}/{len(procedures)}] {proc.name}: {task.status}"
-              + (f" in {task.actual_seconds:.1f} s" if task.actual_seconds is not None else "")
-              + f", {findings} finding(s)", file=sys.stderr, flush=True)
-        done.append(task)
-    crashed = [t for t in done if t.status != "success"]
+    with _worker_logs_in_one_line():
+        for number, proc in enumerate(procedures, 1):
+            step = f"[{number}/{len(procedures)}] {proc.name}"
+            print(f"{step}: {proc.title} ...", file=sys.stderr, flush=True)
+            # One attempt: an operator who runs maintenance by hand hears about a crash now, and retries
+            # it with `opscore tasks retry` if need be.
+            task = create_task(settings, procedure=proc.name, actor=actor, cause=cause, max_attempts=1)
+            task = _run_here(settings, task.id, actor)
+            findings = len((task.result or {}).get("findings", []))
+            took = f" in {task.actual_seconds:.1f} s" if task.actual_seconds is not None else ""
+            print(f"{step}: {task.status}{took}, {findings} finding(s)", file=sys.stderr, flush=True)
+            done.append(task)
+    crashed = [t for t in done if t.status not in ("success", "skipped")]
     if args.json:
         print(json.dumps({"set": args.set, "ok": not crashed, "tasks": [t.to_dict() for t in done]}, default=str))
         return 1 if crashed else 0

@@ -7,6 +7,7 @@ prediction log it reads is a foundation table that serving writes.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,50 @@ MAX_WINDOWS = 1_000
 
 def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
+
+
+def _decoded(values: Sequence[str | None]) -> list[Any]:
+    """JSON-decoded values, each distinct text parsed once (a column holds a handful of classes)."""
+    seen: dict[str | None, Any] = {}
+    out = []
+    for value in values:
+        if value not in seen:
+            seen[value] = _loads(value)
+        out.append(seen[value])
+    return out
+
+
+def class_key(value: Any) -> str | None:
+    """One spelling per class, so a label sent as "1" or 1.0 matches a prediction logged as 1."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | float | np.integer | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return str(int(number)) if number.is_integer() else value
+    return str(value)
+
+
+def class_keys(values: Sequence[Any]) -> list[str | None]:
+    """:func:`class_key` of each value, each distinct value spelled once."""
+    seen: dict[tuple[type, Any], str | None] = {}
+    out = []
+    for value in values:
+        marked = (type(value), value)  # True and 1 hash alike but are spelled apart
+        try:
+            key = seen[marked]
+        except KeyError:
+            key = seen[marked] = class_key(value)
+        except TypeError:  # unhashable (a list): spelled on its own
+            key = class_key(value)
+        out.append(key)
+    return out
 
 
 def labelled_predictions(store: Store, start: float | None = None, end: float | None = None,
@@ -77,6 +122,34 @@ def prediction_counts(store: Store, edges: Sequence[float], version_id: str | No
     with store.read() as conn:
         return [int(conn.execute(query, {"start": float(a), "end": float(b)}).scalar_one())
                 for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def labelled_outcomes(store: Store, start: float | None = None, end: float | None = None,
+                      version_id: str | None = None) -> pd.DataFrame:
+    """Labelled answered predictions in [start, end), oldest first: at, prediction, probability, label.
+
+    What the accuracy monitors need and no features: the rows come from the covering partial index of
+    labelled rows, as plain tuples, so a window with a million predictions costs its labelled share.
+    (Ordered by time alone: a tie-break on id would send SQLite to the index of all rows.)
+    """
+    query = (select(predictions.c.at, predictions.c.prediction, predictions.c.probability, predictions.c.label)
+             .where(predictions.c.label.is_not(None), predictions.c.status == "ok")
+             .order_by(predictions.c.at))
+    if start is not None:
+        query = query.where(predictions.c.at >= start)
+    if end is not None:
+        query = query.where(predictions.c.at < end)
+    if version_id is not None:
+        query = query.where(predictions.c.version_id == version_id)
+    with store.read() as conn:
+        rows = conn.execute(query).cursor.fetchall()
+    at, prediction, probability, label = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return pd.DataFrame({
+        "at": np.array(at, dtype=float),
+        "prediction": _decoded(prediction),
+        "probability": np.array([math.nan if p is None else p for p in probability], dtype=float),
+        "label": _decoded(label),
+    })
 
 
 def logged_outcomes(store: Store, start: float | None = None, end: float | None = None,

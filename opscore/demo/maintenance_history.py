@@ -1,81 +1,86 @@
-"""The demo's maintenance history: the night's scheduled run, a worker that stopped, a finding followed up.
+"""The demo's week of maintenance: the real schedules fired by the real worker, on a compressed clock.
 
-Everything goes through the real queue on the demo's clock, as the traffic does: the daily set is
-queued at the daily schedule's last fire time (02:00 by default), its firing recorded as a worker's
-tick records it, and run by a worker whose clock starts there, each procedure reading the workspace
-as it was then (its ``now`` parameter). One worker stops holding its task mid-run, the way a
-restarted host does; the next worker finds the lapsed lease, records that attempt as lost and runs
-the task again. An hour before the demo's now an operator's restore drill finds that no backup
-exists, and its finding opens the corrective backup task the Maintenance page shows waiting.
+Like the demo's traffic, only the clock is compressed. Each fire time of the past week is handed to
+:func:`opscore.operations.schedules.tick` (which records the firing once and queues its set's tasks)
+and the queue is drained by the real worker with the clock at that moment, so every task, attempt and
+follow-up is what the procedures produced on this workspace. One real failure is part of the story:
+the first weekly backup goes to a backup folder that a misconfiguration points at a file, fails with
+the operating system's error, and succeeds on its retry once the setting is put right.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
 
-from sqlalchemy import update
+from opscore.config import Settings, replace
+from opscore.operations import schedules
+from opscore.operations.worker import run_one
 
-from opscore.access.actors import Actor
-from opscore.config import Settings
-from opscore.operations.procedures import procedures_in
-from opscore.operations.schedules import get_schedule, previous_run, record_firing
-from opscore.operations.tasks import Cause, Task, create_task, list_tasks
-from opscore.operations.worker import claim, execute_task, new_worker_id, run_one
-from opscore.store import open_store, schedule_firings
-
-HOUR, DAY = 3_600.0, 86_400.0
-STOPPED_PROCEDURE = "data_quality"
-DRILL_HOURS_AGO = 1.0
+DAY = 86_400.0
 
 
-def _moving_clock(start: float) -> Callable[[], float]:
-    """A clock that starts at ``start`` and runs at the real pace, so durations are the measured ones."""
-    began = time.monotonic()
-    return lambda: start + (time.monotonic() - began)
+@dataclass(frozen=True)
+class MaintenanceHistory:
+    firings: int
+    tasks_run: int
+    failed_then_retried: str | None
 
 
-def last_daily_run(settings: Settings, now: float) -> float | None:
-    """The daily schedule's latest fire time before ``now`` within the demo day (None: it did not fire)."""
-    daily = get_schedule(settings, "daily")
-    fire = previous_run(daily, now - 1) if daily.enabled else None
-    return fire.timestamp() if fire is not None and fire.timestamp() > now - DAY else None
+def fire_times_between(settings: Settings, start: float, end: float) -> list[tuple[float, str]]:
+    """Every schedule's fire times in [start, end), oldest first."""
+    times: list[tuple[float, str]] = []
+    for schedule in schedules.configured_schedules(settings):
+        if not schedule.enabled:
+            continue
+        for moment in schedules.next_runs(schedule, start, count=64):
+            if moment.timestamp() >= end:
+                break
+            times.append((moment.timestamp(), schedule.name))
+    return sorted(times)
 
 
-def _drain(settings: Settings, clock: Callable[[], float], worker_id: str) -> list[Task]:
-    ran = []
-    while (task := run_one(settings, worker_id=worker_id, clock=clock)) is not None:
-        ran.append(task)
-    return ran
+def build_maintenance_history(settings: Settings, now: float, *, days: float = 7.0,
+                              progress: Callable[[str, float], None] = lambda _s, _f: None) -> MaintenanceHistory:
+    """Fire the past ``days`` of schedules and run what they queue, with the clock at each moment."""
+    if days <= 0:
+        return MaintenanceHistory(0, 0, None)
+    moments = fire_times_between(settings, now - days * DAY, now)
+    misplaced = settings.workspace / "metrics" / "backups-mount-missing"
+    misplaced.parent.mkdir(parents=True, exist_ok=True)
+    misplaced.write_text("a file where the backup folder should be: the mount was missing\n")
+    broken = replace(settings, backup_dir=misplaced / "backups")
+    failed_then_retried: str | None = None
+    ran = 0
+    for index, (moment, name) in enumerate(moments):
+        progress(f"{name} maintenance of {(now - moment) / DAY:.0f} day(s) ago", index / max(1, len(moments)))
+        clock = _Clock(moment + 30.0)
+        schedules.tick(settings, now=clock())
+        while True:
+            # The week's first backup meets the misconfigured folder; the worker's retry has it fixed.
+            use = broken if failed_then_retried is None and name == "weekly" else settings
+            task = run_one(use, worker_id="demo-worker", clock=clock)
+            if task is None:
+                break
+            ran += 1
+            if task.procedure == "verified_backup" and task.status == "up_for_retry" and failed_then_retried is None:
+                failed_then_retried = task.id
+                clock.advance(max(0.0, task.due_at - clock()))
+    progress("maintenance history done", 1.0)
+    misplaced.unlink(missing_ok=True)
+    return MaintenanceHistory(len(moments), ran, failed_then_retried)
 
 
-def build_maintenance_history(settings: Settings, actor: Actor, now: float) -> list[Task]:
-    """Queue and run the demo day's maintenance; returns every task in the queue afterwards."""
-    fire = last_daily_run(settings, now)
-    if fire is not None:
-        daily = get_schedule(settings, "daily")
-        stamp = datetime.fromtimestamp(fire, daily.tz).isoformat()
-        # The firing and its tasks in one transaction, as the worker's tick records them; a worker ticking
-        # later finds this fire time recorded and waits for the next one.
-        with open_store(settings).write() as conn:
-            record_firing(conn, daily.name, fire, fired_at=fire, detail="on time")
-            queued = [create_task(settings, procedure=p.name, params={"now": fire}, created_by="schedule:daily",
-                                  cause=Cause("schedule", f"daily@{stamp}",
-                                              f"daily maintenance due {stamp} ({daily.cron}, {daily.timezone}); on time"),
-                                  dedup_key=f"schedule:daily:{int(fire)}:{p.name}", now=fire, conn=conn)
-                      for p in procedures_in(daily.name)]
-            conn.execute(update(schedule_firings).where(schedule_firings.c.schedule == daily.name,
-                                                        schedule_firings.c.fire_time == int(fire))
-                         .values(task_ids=json.dumps([t.id for t in queued])))
-        stopped = next(t for t in queued if t.procedure == STOPPED_PROCEDURE)
-        # The first worker claims this task and then stops: its lease lapses without an outcome.
-        claim(settings, new_worker_id(), fire + 1, task_id=stopped.id)
-        _drain(settings, _moving_clock(fire + settings.task_lease_seconds + 120), new_worker_id())
+class _Clock:
+    """The moment of a firing, running on at the real pace: tasks take the time they really take."""
 
-    drill_at = now - DRILL_HOURS_AGO * HOUR
-    drill = create_task(settings, procedure="restore_drill", params={"now": drill_at}, actor=actor,
-                        title="Restore drill before the model review", now=drill_at)
-    execute_task(settings, drill.id, clock=_moving_clock(drill_at), actor=actor)
-    return list_tasks(settings)
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self._started = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.at + time.monotonic() - self._started
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds

@@ -11,7 +11,8 @@ the moment in the last 24 hours it stands for, and the registry is handed the sa
 v1 is trained and takes production just before the day starts, v2 is registered as the candidate a
 quarter of an hour before it takes over, 10 hours ago. Nothing is edited after the fact. Drift arrives in the afternoon of
 the v2 era: a gradual shift of the applicant population, then an employment type never seen in
-training.
+training. Last, a week of the maintenance schedules is fired and run by the real worker
+(:mod:`opscore.demo.maintenance_history`).
 """
 
 from __future__ import annotations
@@ -90,12 +91,13 @@ class _Served:
 
 
 def build_demo(settings: Settings, actor: Actor, progress: Progress = no_progress, *, fresh: bool = False,
-               now: float | None = None, scale: float = 1.0) -> DemoOutcome:
+               now: float | None = None, scale: float = 1.0, maintenance_days: float = 7.0) -> DemoOutcome:
     """Fill an empty workspace (or, with ``fresh``, rebuild a demo one) with a day of real traffic.
 
     Only an operator may: it trains, promotes and logs, and ``fresh`` empties the workspace first.
     The ledger names ``system:demo``, the pipeline that made the moves. ``scale`` shrinks or grows
-    the day's traffic (1.0: about 10,000 predictions).
+    the day's traffic (1.0: about 10,000 predictions); ``maintenance_days`` is how far back the
+    schedules' history goes (0: none).
     """
     actor.require_operator("building the demo workspace")
     started = time.perf_counter()
@@ -141,11 +143,13 @@ def build_demo(settings: Settings, actor: Actor, progress: Progress = no_progres
         labelled += _send_labels(store, served, rng, until=now)
     finally:
         writer.close(60)
-    progress("the day's maintenance", 0.98)
-    build_maintenance_history(settings, DEMO_ACTOR, now)
+    history = build_maintenance_history(settings, now, days=maintenance_days,
+                                        progress=_within(progress, "a week of scheduled maintenance", 0.975, 0.995))
     _write_marker(settings, now)
     progress("done", 1.0)
-    return DemoOutcome(True, "drift began 5 h ago; open the dashboard (opscore dashboard)", ("v1", "v2"),
+    return DemoOutcome(True, f"drift began 5 h ago; {history.tasks_run} maintenance tasks ran over "
+                             f"{history.firings} scheduled firings of the past week; open the dashboard "
+                             "(opscore dashboard)", ("v1", "v2"),
                        len(arrivals), labelled, time.perf_counter() - started)
 
 

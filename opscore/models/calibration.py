@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
+from opscore.data.labelled_traffic import class_key, class_keys
 from opscore.exceptions import BadInputError
 
 # Below this many holdout rows an isotonic fit follows noise; the probabilities are used as they are.
@@ -66,3 +67,21 @@ def calibrate(calibration: dict[str, Any], probabilities: Sequence[float] | np.n
     values = np.asarray(probabilities, dtype=float)
     calibrated = np.interp(np.clip(values, 0.0, 1.0), calibration["x"], calibration["y"])
     return np.where(np.isnan(values), np.nan, calibrated)
+
+
+def chances_right(calibration: dict[str, Any], classes: Sequence[Any], predictions: Sequence[Any],
+                  probabilities: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Per row, the calibrated chance that the logged prediction is right (NaN without a probability).
+
+    Binary: the calibrated positive-class probability for a positive prediction, one minus it for a
+    negative one. Multiclass: the calibrated top-class probability. The same at ingestion (rolled up
+    per bucket) and when estimating from raw rows, so both give the same estimate.
+    """
+    calibrated = calibrate(calibration, probabilities)
+    if calibration.get("kind") == "top_class":
+        return calibrated
+    positive = class_key(calibration.get("positive_class"))
+    if positive is None and classes:
+        positive = class_key(classes[-1])
+    predicted_positive = np.array([key == positive for key in class_keys(predictions)], dtype=bool)
+    return np.where(predicted_positive, calibrated, 1 - calibrated)

@@ -21,12 +21,13 @@ from scipy.stats import norm, rankdata
 from sklearn.metrics import f1_score
 
 from opscore.config import Settings
-from opscore.data.labelled_traffic import labelled_predictions, prediction_counts
+from opscore.data.labelled_traffic import class_key, class_keys, labelled_outcomes, prediction_counts
 from opscore.exceptions import BadInputError
 from opscore.models import registry
 from opscore.models.registry import VersionInfo
 from opscore.monitoring.chunking import DAILY, Chunk, Chunking, chunk_edges
-from opscore.store import open_store
+from opscore.serving.telemetry_queries import answered_rows
+from opscore.store import Store, open_store
 
 # Fewer labels than this in a window: figures are shown, but a drop there raises no finding.
 MIN_LABELS = 30
@@ -81,23 +82,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def class_key(value: Any) -> str | None:
-    """One spelling per class, so a label sent as "1" or 1.0 matches a prediction logged as 1."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | float | np.integer | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return str(int(number)) if number.is_integer() else value
-    return str(value)
-
-
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
@@ -105,6 +89,31 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
         return math.nan
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class ResampledAUC:
+    """ROC-AUC of any resample of one window's rows, equal to :func:`_auc` on the resampled rows.
+
+    The scores are sorted and grouped into ties once; a resample is then row weights (how often each
+    row was drawn), and the AUC is the Mann-Whitney sum over tie groups (a positive beats the
+    negatives of lower groups and half of those in its own), O(n) per resample instead of a sort.
+    """
+
+    def __init__(self, scores: np.ndarray, positive: np.ndarray) -> None:
+        self._order = np.argsort(scores, kind="stable")
+        _, self._group = np.unique(scores[self._order], return_inverse=True)
+        self._positive = positive[self._order].astype(float)
+        self._n, self._groups = scores.size, int(self._group.max()) + 1 if scores.size else 0
+
+    def __call__(self, idx: np.ndarray) -> float:
+        weights = np.bincount(idx, minlength=self._n)[self._order].astype(float)
+        positives = np.bincount(self._group, weights=weights * self._positive, minlength=self._groups)
+        negatives = np.bincount(self._group, weights=weights * (1 - self._positive), minlength=self._groups)
+        n_pos, n_neg = positives.sum(), negatives.sum()
+        if n_pos == 0 or n_neg == 0:
+            return math.nan
+        below = np.cumsum(negatives) - negatives
+        return float(np.sum(positives * (below + 0.5 * negatives)) / (n_pos * n_neg))
 
 
 def _binary_f1(predicted: np.ndarray, actual: np.ndarray) -> float:
@@ -209,8 +218,7 @@ class AccuracyMonitor:
     def _usable(self, labelled: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         frame = labelled.reset_index(drop=True)
         if self.task == "classification":
-            frame = frame.assign(predicted_key=[class_key(v) for v in frame["prediction"]],
-                                 label_key=[class_key(v) for v in frame["label"]])
+            frame = frame.assign(predicted_key=class_keys(frame["prediction"]), label_key=class_keys(frame["label"]))
             keep = frame["predicted_key"].notna() & frame["label_key"].notna()
         else:
             frame = frame.assign(predicted_value=pd.to_numeric(frame["prediction"], errors="coerce"),
@@ -259,10 +267,8 @@ class AccuracyMonitor:
             scores, outcomes = probability[scored], actually_positive[scored]
             if outcomes.any() and not outcomes.all():
 
-                def auc(idx: np.ndarray) -> float:
-                    return _auc(scores[idx], outcomes[idx])
-
-                out["roc_auc"] = auc(np.arange(scores.size))
+                auc = ResampledAUC(scores, outcomes)
+                out["roc_auc"] = _auc(scores, outcomes)
                 out["roc_auc_low"], out["roc_auc_high"] = bootstrap_interval(
                     auc, scores.size, out["roc_auc"], rng, self.confidence, self.resamples)
         else:
@@ -325,11 +331,23 @@ def _span(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 def measure_accuracy(settings: Settings, version_id: str, *, start: float | None = None, end: float | None = None,
                      chunking: Chunking | None = None, threshold: DropThreshold | None = None,
-                     now: float | None = None) -> AccuracyResult:
-    """Accuracy of ``version_id`` on its labelled traffic in [start, end), per window, from the store."""
+                     now: float | None = None, labelled: pd.DataFrame | None = None) -> AccuracyResult:
+    """Accuracy of ``version_id`` on its labelled traffic in [start, end), per window, from the store.
+
+    ``labelled`` is that traffic when the caller already read it (``labelled_outcomes``).
+    """
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     end = end if end is not None else (now or time.time())
-    labelled = labelled_predictions(store, start, end, version_id)
+    if labelled is None:
+        labelled = labelled_outcomes(store, start, end, version_id)
     monitor = AccuracyMonitor.for_version(info, threshold=threshold, chunking=(chunking or DAILY).over(start, end))
-    return monitor.calculate(labelled, lambda edges: prediction_counts(store, edges, version_id))
+    return monitor.calculate(labelled, lambda edges: answered_per_window(store, edges, version_id))
+
+
+def answered_per_window(store: Store, edges: Sequence[float], version_id: str) -> list[int]:
+    """Answered predictions per window (the labelled share's denominator): summed from the per-minute
+    rollups when every edge is a whole minute (any traffic, same cost), else counted from the rows."""
+    if all(float(edge) % 60 == 0 for edge in edges):
+        return answered_rows(store, version_id, edges)
+    return prediction_counts(store, edges, version_id)

@@ -96,13 +96,15 @@ def _profile_kinds(settings: Settings, version: str) -> dict[str, str]:
 
 
 def data_quality(settings: Settings, start: float, end: float, version: str | None = None,
-                 source: str = "api") -> QualityReport:
-    """Quality of ``version``'s traffic (default: production's) over [start, end)."""
+                 source: str = "api", *, sums: WindowSums | None = None) -> QualityReport:
+    """Quality of ``version``'s traffic (default: production's) over [start, end); ``sums`` are the
+    window's rollup sums when the caller already read them."""
     if not end > start:
         raise BadInputError(f"the window must end after it starts (start {start}, end {end})")
     chosen = resolve_version(settings, start, end, version)
     kinds = _profile_kinds(settings, chosen)
-    sums = sums_by_window(open_store(settings), chosen, start, end, end - start, source)[0]
+    if sums is None:
+        sums = sums_by_window(open_store(settings), chosen, start, end, end - start, source)[0]
     columns = _columns(sums, kinds)
     rejected = _rejected(settings, chosen, start, end, source)
     rows = max((q.rows for q in columns.values()), default=0)

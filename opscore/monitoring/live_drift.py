@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -198,26 +199,67 @@ def _multivariate(reference: _Reference, sums: WindowSums) -> dict[str, Any] | N
 
 
 def _live_reports(settings: Settings, start: float, end: float, every: float, version: str | None,
-                  source: str) -> list[LiveDriftReport]:
+                  source: str, total: bool = False) -> list[LiveDriftReport]:
+    """One report per window; with ``total``, then one over the whole range, from the same read."""
     if not end > start:
         raise BadInputError(f"the window must end after it starts (start {start}, end {end})")
     chosen = resolve_version(settings, start, end, version)
     reference = _reference(settings, chosen)
     options = DriftOptions.from_settings(settings)
     windows = sums_by_window(open_store(settings), chosen, start, end, every, source)
+    spans = [(start + i * every, min(start + (i + 1) * every, end)) for i in range(len(windows))]
+    if total and len(windows) > 1:
+        windows, spans = [*windows, _added(windows)], [*spans, (start, end)]
     reports = []
-    for i, sums in enumerate(windows):
-        w_start, w_end = start + i * every, min(start + (i + 1) * every, end)
+    for (w_start, w_end), sums in zip(spans, windows, strict=True):
         report, prediction = compare(reference.profile, sums, options)
         reports.append(LiveDriftReport(report, chosen, w_start, w_end, _rows(sums), prediction,
                                        _multivariate(reference, sums)))
     return reports
 
 
+def _added(windows: list[WindowSums]) -> WindowSums:
+    """The sums of several windows as one (copies: the windows' own sums stay as they are)."""
+    out = WindowSums({}, None, 0)
+    for window in windows:
+        for key, delta in window.columns.items():
+            if key in out.columns:
+                out.columns[key].add(delta)
+            else:
+                out.columns[key] = replace(delta, counts=delta.counts.copy(), unseen_names=Counter(delta.unseen_names))
+        if window.errors is not None:
+            if out.errors is None:
+                out.errors = replace(window.errors, histogram=window.errors.histogram.copy())
+            elif out.errors.histogram.size == window.errors.histogram.size:
+                out.errors.add(window.errors)
+        out.buckets += window.buckets
+    return out
+
+
+def drift_with_windows(settings: Settings, start: float, end: float, every: float, version: str | None = None,
+                       source: str = "api") -> tuple[LiveDriftReport, list[LiveDriftReport]]:
+    """The report over [start, end) and one per window of ``every`` seconds, from one read of the rollups."""
+    if not every > 0 or (end - start) / every > 1_000:
+        raise BadInputError(f"windows of {every} seconds over {end - start:.0f} seconds: use a positive length "
+                            "giving at most 1,000 windows")
+    reports = _live_reports(settings, start, end, every, version, source, total=True)
+    if len(reports) == 1:
+        return reports[0], reports
+    return reports[-1], reports[:-1]
+
+
 def live_drift(settings: Settings, start: float, end: float, version: str | None = None,
-               source: str = "api") -> LiveDriftReport:
-    """Drift of ``version``'s traffic (default: production's) over [start, end) from the rollups."""
-    return _live_reports(settings, start, end, end - start, version, source)[0]
+               source: str = "api", *, sums: WindowSums | None = None) -> LiveDriftReport:
+    """Drift of ``version``'s traffic (default: production's) over [start, end) from the rollups.
+
+    ``sums`` are the window's rollup sums when the caller already read them (the alert signals share
+    one read between drift and data quality)."""
+    if sums is None:
+        return _live_reports(settings, start, end, end - start, version, source)[0]
+    chosen = resolve_version(settings, start, end, version)
+    reference = _reference(settings, chosen)
+    report, prediction = compare(reference.profile, sums, DriftOptions.from_settings(settings))
+    return LiveDriftReport(report, chosen, start, end, _rows(sums), prediction, _multivariate(reference, sums))
 
 
 def drift_over_time(settings: Settings, start: float, end: float, every: float, version: str | None = None,
@@ -249,8 +291,13 @@ def column_distribution(settings: Settings, version: str, column: str, start: fl
 def multivariate_over_time(settings: Settings, start: float, end: float, every: float, version: str | None = None,
                            source: str = "api") -> pd.DataFrame:
     """Mean PCA reconstruction error per window with its alert band (reference mean ± 3σ for that many rows)."""
+    return multivariate_frame(drift_over_time(settings, start, end, every, version, source))
+
+
+def multivariate_frame(reports: list[LiveDriftReport]) -> pd.DataFrame:
+    """The multivariate score of each window's report, as :func:`multivariate_over_time` gives it."""
     rows = []
-    for report in drift_over_time(settings, start, end, every, version, source):
+    for report in reports:
         m = report.multivariate or {}
         rows.append({"start": report.start, "end": report.end, "rows": int(m.get("rows") or 0),
                      "mean_error": m.get("mean_error"), "lower": m.get("lower"), "upper": m.get("upper"),

@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 
 from opscore.config import Settings
-from opscore.data.labelled_traffic import logged_outcomes
+from opscore.data.labelled_traffic import class_keys, labelled_outcomes, logged_outcomes
 from opscore.exceptions import BadInputError
 from opscore.models import registry
-from opscore.models.calibration import calibrate
+from opscore.models.calibration import chances_right
 from opscore.models.monitor_reference import read_monitor_reference
 from opscore.models.registry import VersionInfo
 from opscore.monitoring.accuracy import DropThreshold, class_key, wilson_interval
 from opscore.monitoring.chunking import DAILY, Chunk, Chunking
-from opscore.store import open_store
+from opscore.serving.feature_rollups import EstimateDelta, estimate_sums
+from opscore.serving.telemetry_queries import answered_rows
+from opscore.store import FEATURE_BUCKET_SECONDS, Store, open_store
 
 SIGMAS = 3.0
 # Fewer predictions than this in a chunk: the estimate is shown, but it raises no finding.
@@ -120,16 +122,54 @@ class PerformanceEstimator:
         estimate.findings = self._findings(table)
         return estimate
 
+    def calculate_from_sums(self, windows: list[tuple[float, float, EstimateDelta]],
+                            labelled: pd.DataFrame) -> PerformanceEstimate:
+        """The same table from per-window rollup sums of every row's chance, and the labelled rows alone.
+
+        Exactly :meth:`calculate` on the rows those sums were made from: the estimate and its σ need
+        only n, Σc and Σc(1 - c); the realized side needs the labelled rows (and their chances).
+        """
+        if self.task == "regression":
+            return self._empty(NO_REGRESSION)
+        if self.calibration is None:
+            return self._empty("this version was trained before opscore kept a probability calibration; "
+                               "retrain it to estimate accuracy without labels")
+        probability = pd.to_numeric(labelled["probability"], errors="coerce").to_numpy(dtype=float)
+        frame = labelled.reset_index(drop=True).assign(chance_right=self._chances(labelled["prediction"], probability))
+        frame = frame[np.isfinite(frame["chance_right"])].reset_index(drop=True)
+        frame = frame.assign(right=[None if t is None else p == t for p, t in
+                                    zip(class_keys(frame["prediction"]), class_keys(frame["label"]), strict=True)])
+        at = frame["at"].to_numpy(dtype=float)
+        rows = []
+        for start, end, sums in windows:
+            out: dict[str, Any] = {"start": pd.to_datetime(start, unit="s", utc=True),
+                                   "end": pd.to_datetime(end, unit="s", utc=True), "predictions": sums.count,
+                                   "labelled": 0}
+            if sums.count:
+                estimate, sigma = sums.chance_sum / sums.count, math.sqrt(max(sums.variance_sum, 0.0)) / sums.count
+                out.update(estimated_accuracy=estimate, sigma=sigma,
+                           estimate_low=max(0.0, estimate - self.sigmas * sigma),
+                           estimate_high=min(1.0, estimate + self.sigmas * sigma))
+                inside = frame[(at >= start) & (at < end)]
+                known = inside["right"].notna().to_numpy()
+                if known.any():
+                    right = inside["right"].to_numpy()[known].astype(bool)
+                    subset = inside["chance_right"].to_numpy(dtype=float)[known]
+                    out["labelled"] = int(known.sum())
+                    out["realized_accuracy"] = float(right.mean())
+                    out["realized_low"], out["realized_high"] = wilson_interval(int(right.sum()), int(known.sum()))
+                    out["realized_within_band"] = bool(abs(right.mean() - subset.mean())
+                                                       <= self.sigmas * _sigma(subset) + 1e-12)
+            rows.append(out)
+        table = pd.DataFrame(rows, columns=COLUMNS)
+        estimate = PerformanceEstimate(self.task, table, self.chunking, self.baseline, self.threshold,
+                                       version_id=self.version_id, sigmas=self.sigmas)
+        estimate.findings = self._findings(table)
+        return estimate
+
     def _chances(self, predictions: pd.Series, probability: np.ndarray) -> np.ndarray:
         """Per row, the calibrated chance that the prediction is right."""
-        calibrated = calibrate(self.calibration or {}, probability)
-        if self.calibration and self.calibration.get("kind") == "top_class":
-            return calibrated
-        positive = class_key(self.calibration.get("positive_class") if self.calibration else None)
-        if positive is None and self.classes:
-            positive = class_key(self.classes[-1])
-        predicted_positive = np.array([class_key(p) == positive for p in predictions], dtype=bool)
-        return np.where(predicted_positive, calibrated, 1 - calibrated)
+        return chances_right(self.calibration or {}, self.classes, predictions, probability)
 
     def _chunk(self, frame: pd.DataFrame, chunk: Chunk) -> dict[str, Any]:
         rows = frame.iloc[chunk.positions]
@@ -179,8 +219,11 @@ def _sigma(chances: np.ndarray) -> float:
 
 def estimate_accuracy(settings: Settings, version_id: str, *, start: float | None = None, end: float | None = None,
                       chunking: Chunking | None = None, threshold: DropThreshold | None = None,
-                      now: float | None = None) -> PerformanceEstimate:
-    """CBPE for ``version_id``'s logged predictions in [start, end), per chunk, from the store."""
+                      now: float | None = None, labelled: pd.DataFrame | None = None) -> PerformanceEstimate:
+    """CBPE for ``version_id``'s logged predictions in [start, end), per chunk, from the store.
+
+    ``labelled`` is the window's labelled traffic when the caller already read it (``labelled_outcomes``).
+    """
     store = open_store(settings)
     info = registry.get_version(store, version_id)
     reference = read_monitor_reference(settings.model_store_path, version_id)
@@ -189,4 +232,31 @@ def estimate_accuracy(settings: Settings, version_id: str, *, start: float | Non
                                                  threshold=threshold)
     if info.task == "regression" or reference is None:
         return estimator.calculate(pd.DataFrame(columns=["at", "prediction", "probability"]))
+    windows = _rollup_windows(store, version_id, start, end, estimator.chunking)
+    if windows is not None:
+        if labelled is None:
+            labelled = labelled_outcomes(store, start, end, version_id)
+        return estimator.calculate_from_sums(windows, labelled)
     return estimator.calculate(logged_outcomes(store, start, end, version_id))
+
+
+def _rollup_windows(store: Store, version_id: str, start: float | None, end: float,
+                    chunking: Chunking) -> list[tuple[float, float, EstimateDelta]] | None:
+    """Per time window, the estimate rollups of [start, end), or None where they cannot stand in for the rows.
+
+    They can when every window edge inside the range falls on a rollup bucket (the range's end may
+    also be now or later: nothing is logged after now) and, in every window, the rollups hold every
+    answered prediction the per-minute latency rollups count: none logged before the estimate
+    rollups existed, with feature rollups off, or without a probability.
+    """
+    if chunking.edges is None or start is None:
+        return None
+    bounds = [min(max(edge, start), end) for edge in chunking.edges]
+    inner = bounds[:-1] if bounds[-1] >= time.time() else bounds
+    if any(edge % FEATURE_BUCKET_SECONDS for edge in inner):
+        return None
+    sums = estimate_sums(store, version_id, bounds)
+    answered = answered_rows(store, version_id, bounds)
+    if any(s.count != n for s, n in zip(sums, answered, strict=True)):
+        return None
+    return [(float(a), float(b), s) for a, b, s in zip(chunking.edges[:-1], chunking.edges[1:], sums, strict=True)]

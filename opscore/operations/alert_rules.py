@@ -136,7 +136,7 @@ def parse_rule(raw: dict[str, Any]) -> AlertRule:
 
 
 def _check_summary(rule: AlertRule, where: str) -> None:
-    allowed = {"signal", "value", "threshold", "comparison", "version", *rule.labels}
+    allowed = {"signal", "value", "threshold", "comparison", "version", "column", *rule.labels}
     try:
         fields_used = {f for _, f, _, _ in string.Formatter().parse(rule.summary) if f is not None}
     except ValueError as exc:
@@ -164,6 +164,13 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     _default("average_latency", "avg_latency_ms > 1000", "warning", "average latency of {version} is {value} ms (> {threshold} ms)"),
     _default("accuracy_drop", "accuracy_drop > 0.05", "warning",
              "accuracy of {version} on labelled traffic is {value} below its holdout (> {threshold})", window="1d"),
+    _default("dataset_drift", "dataset_drift_share >= 0.5", "warning",
+             "{value} of the columns of {version} drifted from the reference over the last hour (>= {threshold})",
+             window="1h"),
+    _default("missing_values", "missing_share > 0.05", "warning",
+             "{column} of {version} is missing in {value} of the rows (> {threshold})", window="1h"),
+    _default("outliers", "outlier_share > 0.10", "warning",
+             "{column} of {version} has {value} outliers by the IQR rule (> {threshold})", window="1h"),
     _default("telemetry_dropped", "telemetry_dropped > 0", "critical",
              "the telemetry writer dropped {value} prediction records", **{"for": "0s"}),
 )

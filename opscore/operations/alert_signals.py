@@ -2,14 +2,19 @@
 
 Every signal is cheap at any traffic: latency, errors and throughput come from the per-minute
 rollups (one read per window for all of them, however many rules ask), refusals from their
-per-minute counts, host figures from psutil, accuracy from labelled traffic only. A signal answers
-one value per label set (``version`` for traffic signals, ``host`` for host signals), or nothing
-when there is nothing to measure; a rule over a signal with nothing to measure is in no-data.
-Signals not yet measured here: dataset drift and data quality (their live monitors come separately).
+per-minute counts, host figures from psutil, accuracy from the newest labelled predictions only (a
+bounded number, read once for every accuracy rule), dataset drift and
+data quality of production's traffic from the feature rollups (one read per window, shared by the
+drift and quality signals alike). A signal answers one value per label set (``version`` for traffic
+signals, ``version`` and ``column`` for data quality, ``host`` for host signals), or nothing when
+there is nothing to measure; a rule over a signal with nothing to measure is in no-data. Fewer than
+``alert_min_rows`` logged rows in the window is nothing to measure for drift and data quality: a
+handful of requests is not a distribution.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +27,12 @@ from opscore.config import Settings
 from opscore.exceptions import OpscoreError
 from opscore.models import registry
 from opscore.models.leases import this_host
-from opscore.monitoring.accuracy import HIGHER_IS_BETTER, measure_accuracy
-from opscore.monitoring.chunking import Chunking
+from opscore.monitoring.accuracy import MIN_LABELS, PRIMARY, class_key
+from opscore.monitoring.data_quality import QualityReport, data_quality
+from opscore.monitoring.live_drift import LiveDriftReport, live_drift
+from opscore.serving.feature_rollups import WindowSums, sums_by_window
 from opscore.serving.telemetry_queries import window_percentiles_by_version
-from opscore.store import Store, open_store, refusals
+from opscore.store import Store, open_store, predictions, refusals
 
 Series = list[tuple[dict[str, str], float]]
 
@@ -38,6 +45,8 @@ class SignalContext:
     now: float
     # The serving process's count of dropped telemetry records (None outside ``opscore serve``).
     telemetry_dropped: Callable[[], int] | None = None
+    # The longest window any rule reads each signal over, so one read can serve the shorter ones.
+    horizons: dict[str, float] = field(default_factory=dict)
     _cache: dict[tuple[str, float], Any] = field(default_factory=dict)
 
     @property
@@ -89,9 +98,21 @@ def requests_per_minute(ctx: SignalContext, window: float) -> Series:
     return [({"version": v}, f["count"] / (window / 60)) for v, f in per_version.items()]
 
 
+_cpu_primed = False
+
+
+def _cpu_since_last_call() -> float:
+    global _cpu_primed
+    if _cpu_primed:
+        return psutil.cpu_percent(interval=None)
+    _cpu_primed = True
+    return psutil.cpu_percent(interval=0.1)
+
+
 def cpu_percent(ctx: SignalContext, window: float) -> Series:
-    """Host CPU since the previous call in this process (the first call measures a tenth of a second)."""
-    return [({"host": this_host()}, float(ctx.once("cpu", 0, lambda: psutil.cpu_percent(interval=0.1))))]
+    """Host CPU since the previous call in this process (the first call measures a tenth of a second),
+    so an evaluator every 30 s reads the last 30 s without waiting for it."""
+    return [({"host": this_host()}, float(ctx.once("cpu", 0, _cpu_since_last_call)))]
 
 
 def memory_percent(ctx: SignalContext, window: float) -> Series:
@@ -103,26 +124,104 @@ def telemetry_dropped(ctx: SignalContext, window: float) -> Series:
     return [] if ctx.telemetry_dropped is None else [({"host": this_host()}, float(ctx.telemetry_dropped()))]
 
 
+def _newest_labelled(ctx: SignalContext, version: str, task: str, window: float) -> list[tuple[float, Any, Any]]:
+    """(at, prediction, label) of the newest ``alert_accuracy_rows`` labelled predictions of ``version`` in the
+    window; for classification both as class keys, so "1" and 1.0 are the same class.
+
+    One read serves every accuracy rule of an evaluation: the newest rows of the longest window,
+    cut to a shorter one, are that window's newest rows too.
+    """
+    horizon = max(window, ctx.horizons.get("accuracy_drop", 0.0))
+
+    def read() -> list[tuple[float, Any, Any]]:
+        query = (select(predictions.c.at, predictions.c.prediction, predictions.c.label)
+                 .where(predictions.c.version_id == version, predictions.c.at >= ctx.now - horizon,
+                        predictions.c.at < ctx.now, predictions.c.label.is_not(None), predictions.c.status == "ok")
+                 .order_by(predictions.c.at.desc()).limit(ctx.settings.alert_accuracy_rows))
+        with ctx.store.read() as conn:
+            rows = [(at, json.loads(p), json.loads(label)) for at, p, label in conn.execute(query)]
+        if task == "classification":
+            return [(at, class_key(p), class_key(label)) for at, p, label in rows]
+        return rows
+    rows = ctx.once(f"labelled:{version}", horizon, read)
+    return [row for row in rows if row[0] >= ctx.now - window][: ctx.settings.alert_accuracy_rows]
+
+
 def accuracy_drop(ctx: SignalContext, window: float) -> Series:
-    """How far production's primary metric on labelled traffic in the window fell below its holdout
-    (accuracy points; for regression, the error's rise as a share of the holdout's)."""
-    version = registry.alias_target(ctx.store, "production")
+    """How far production's primary metric on its newest labelled traffic in the window (at most
+    ``alert_accuracy_rows`` predictions) fell below its holdout: accuracy points, or for regression the
+    mean absolute error's rise as a share of the holdout's. Fewer than 30 labels is no data."""
+    version = _production(ctx)
     if version is None:
         return []
-    try:
-        result = measure_accuracy(ctx.settings, version, start=ctx.now - window, end=ctx.now, now=ctx.now,
-                                  chunking=Chunking(edges=(ctx.now - window, ctx.now)))
-    except OpscoreError:
+    info = ctx.once(f"version:{version}", 0, lambda: registry.get_version(ctx.store, version))
+    metric = PRIMARY[info.task]
+    base = info.metrics.get(metric)
+    rows = _newest_labelled(ctx, version, info.task, window)
+    if base is None or len(rows) < MIN_LABELS:
         return []
-    table = result.table
-    base = result.baseline.get(result.metric)
-    if base is None or table.empty or not table["labelled"].sum():
+    if info.task == "classification":
+        value = sum(p == label for _, p, label in rows) / len(rows)
+        return [({"version": version}, float(base - value))]
+    errors = [abs(float(p) - float(label)) for _, p, label in rows if p is not None and label is not None]
+    if len(errors) < MIN_LABELS or not base:
         return []
-    value = float(table[result.metric].dropna().iloc[-1]) if table[result.metric].notna().any() else None
-    if value is None:
-        return []
-    drop = base - value if HIGHER_IS_BETTER[result.metric] else (value - base) / base if base else 0.0
-    return [({"version": version}, float(drop))]
+    return [({"version": version}, float((sum(errors) / len(errors) - base) / base))]
+
+
+def _production(ctx: SignalContext) -> str | None:
+    return ctx.once("production", 0, lambda: registry.alias_target(ctx.store, "production"))
+
+
+def _sums(ctx: SignalContext, version: str, window: float) -> WindowSums:
+    """The feature rollups of ``version`` over the window, read once for drift and data quality alike."""
+    return ctx.once(f"sums:{version}", window, lambda: sums_by_window(
+        ctx.store, version, ctx.now - window, ctx.now, window, "api")[0])
+
+
+def _live_drift(ctx: SignalContext, window: float) -> LiveDriftReport | None:
+    """Production's live drift over the window, or None when there is no production or too little traffic."""
+    def read() -> LiveDriftReport | None:
+        version = _production(ctx)
+        if version is None:
+            return None
+        try:
+            report = live_drift(ctx.settings, ctx.now - window, ctx.now, version, sums=_sums(ctx, version, window))
+        except OpscoreError:  # a version without a reference profile has nothing to compare against
+            return None
+        return report if report.rows >= ctx.settings.alert_min_rows else None
+    return ctx.once("drift", window, read)
+
+
+def _quality(ctx: SignalContext, window: float) -> QualityReport | None:
+    """Production's data quality over the window, or None when there is no production or too little traffic."""
+    def read() -> QualityReport | None:
+        version = _production(ctx)
+        if version is None:
+            return None
+        try:
+            report = data_quality(ctx.settings, ctx.now - window, ctx.now, version, sums=_sums(ctx, version, window))
+        except OpscoreError:
+            return None
+        return report if report.rows >= ctx.settings.alert_min_rows else None
+    return ctx.once("quality", window, read)
+
+
+def dataset_drift_share(ctx: SignalContext, window: float) -> Series:
+    """The share of production's columns whose live traffic drifted from the reference over the window."""
+    report = _live_drift(ctx, window)
+    return [] if report is None else [({"version": report.version}, float(report.report.drift_share))]
+
+
+def _per_column(share: str) -> Callable[[SignalContext, float], Series]:
+    def signal(ctx: SignalContext, window: float) -> Series:
+        report = _quality(ctx, window)
+        if report is None:
+            return []
+        return [({"version": report.version, "column": name}, float(getattr(quality, share)))
+                for name, quality in report.columns.items() if quality.rows]
+    signal.__doc__ = f"Per column of production's logged rows in the window: {share.replace('_', ' ')}."
+    return signal
 
 
 SIGNALS: dict[str, Callable[[SignalContext, float], Series]] = {
@@ -134,4 +233,7 @@ SIGNALS: dict[str, Callable[[SignalContext, float], Series]] = {
     "cpu_percent": cpu_percent,
     "memory_percent": memory_percent,
     "accuracy_drop": accuracy_drop,
+    "dataset_drift_share": dataset_drift_share,
+    "missing_share": _per_column("missing_share"),
+    "outlier_share": _per_column("outlier_share"),
 }

@@ -70,6 +70,7 @@ class Evaluation:
     changes: list[str] = field(default_factory=list)
     deliveries: int = 0
     states: dict[str, int] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)  # maintenance tasks the triggers opened after it
 
 
 def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[float], None] = time.sleep,
@@ -77,7 +78,7 @@ def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[f
     """Evaluate every rule once at ``now``, move the alerts, then notify and escalate."""
     now = time.time() if now is None else now
     rules = configured_rules(settings)
-    context = SignalContext(settings, now, telemetry_dropped)
+    context = SignalContext(settings, now, telemetry_dropped, horizons=horizons(rules))
     readings = [(rule, SIGNALS[rule.signal](context, rule.window_seconds)) for rule in rules]
     store = open_store(settings)
     result = Evaluation(now, len(rules))
@@ -91,11 +92,20 @@ def evaluate(settings: Settings, *, now: float | None = None, sleep: Callable[[f
     return result
 
 
+def horizons(rules: list[AlertRule]) -> dict[str, float]:
+    """The longest window each signal is read over by these rules."""
+    out: dict[str, float] = {}
+    for rule in rules:
+        out[rule.signal] = max(out.get(rule.signal, 0.0), rule.window_seconds)
+    return out
+
+
 def rule_readings(settings: Settings, *, now: float | None = None) -> list[dict[str, Any]]:
     """Every rule with its signal's current value per label set against its threshold (no state moves)."""
-    context = SignalContext(settings, time.time() if now is None else now)
+    rules = configured_rules(settings)
+    context = SignalContext(settings, time.time() if now is None else now, horizons=horizons(rules))
     out = []
-    for rule in configured_rules(settings):
+    for rule in rules:
         series = SIGNALS[rule.signal](context, rule.window_seconds)
         base = {"rule": rule.name, "severity": rule.severity, "expr": rule.expression, "threshold": rule.threshold,
                 "for": rule.for_seconds, "window": rule.window_seconds}
@@ -166,6 +176,10 @@ def _matching_silence(active: list[Any], row: Any) -> Any | None:
     return None
 
 
+def _silence_detail(silence: Any) -> str:
+    return f"silence #{silence.id} by {silence.author} until {_iso(silence.ends_at)}: {silence.comment}"
+
+
 def _noted(conn: Connection, alert_id: int, kind: str, detail: str) -> bool:
     return conn.execute(select(alert_events.c.id).where(
         alert_events.c.alert_id == alert_id, alert_events.c.kind == kind, alert_events.c.detail == detail)).first() is not None
@@ -187,7 +201,7 @@ def _notify(settings: Settings, store: Store, now: float, sleep: Callable[[float
         for row in firing:
             silence = _matching_silence(active, row)
             if silence is not None:
-                detail = f"silence #{silence.id} by {silence.author} until {_iso(silence.ends_at)}: {silence.comment}"
+                detail = _silence_detail(silence)
                 if not _noted(conn, row.id, "silenced", detail):
                     _event(conn, row.id, now, "silenced", detail, silence.author)
                 continue
@@ -329,6 +343,11 @@ def create_silence(settings: Settings, *, matchers: dict[str, str], author: str,
         silence_id = conn.execute(insert(silences).values(
             matchers=json.dumps(matchers, sort_keys=True), author=author.strip(), comment=comment.strip(),
             created_at=now, ends_at=ends_at)).inserted_primary_key[0]
+        silence = conn.execute(select(silences).where(silences.c.id == silence_id)).one()
+        # On the timeline of every open alert it mutes at once, in the words the evaluator uses after.
+        for row in conn.execute(select(*_LISTED).where(alerts.c.state.in_(OPEN_STATES))).all():
+            if _matching_silence([silence], row) is not None:
+                _event(conn, row.id, now, "silenced", _silence_detail(silence), silence.author)
     return {"id": silence_id, "matchers": matchers, "author": author.strip(), "comment": comment.strip(),
             "created_at": now, "ends_at": ends_at, "created_by": str(actor)}
 

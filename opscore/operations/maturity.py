@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Table, func, select
 
 from opscore.config import Settings
-from opscore.store import backups, ledger, metadata, open_store, predictions, versions
+from opscore.store import backups, ledger, metadata, open_store, predictions, tasks, versions
 
 LEVELS = ("basic", "standard", "advanced", "expert")
 AREAS = ("monitoring", "alerting", "deployment", "retraining", "incident response", "data management")
@@ -79,6 +79,7 @@ class _Facts:
     verified_recently: int
     scheduled_backups: int
     rows: dict[str, int]
+    scheduled_health_runs: int = 0
 
     def rows_in(self, *words: str) -> tuple[bool, int, list[str]]:
         """Whether tables named with ``words`` exist, their rows, and their names."""
@@ -107,8 +108,12 @@ def _facts(settings: Settings, now: float) -> _Facts:
             backups.c.actor.like("system:%"), backups.c.verified_at >= now - 8 * DAY)).scalar_one()
         rows = {t.name: int(conn.execute(select(count).select_from(t)).scalar_one())
                 for t in _tables_named("alert", "channel", "schedule", "task", "deployment", "rollout", "trigger")}
+        # The health checks a schedule queued and a worker ran to the end this last week (not edits or skips).
+        health_runs = conn.execute(select(count).select_from(tasks).where(
+            tasks.c.procedure == "health_checks", tasks.c.created_by.like("schedule:%"), tasks.c.status == "success",
+            tasks.c.updated_at >= now - 8 * DAY)).scalar_one()
     return _Facts({k: int(v) for k, v in actions.items()}, int(linked), int(retrained), int(on_traffic), int(recent),
-                  int(labels), int(taken), int(verified), int(scheduled), rows)
+                  int(labels), int(taken), int(verified), int(scheduled), rows, int(health_runs))
 
 
 def _climb(area: str, steps: list[tuple[bool, str, str]]) -> AreaScore:
@@ -145,7 +150,8 @@ def maturity_scorecard(settings: Settings, now: float | None = None) -> Maturity
              "serve traffic through opscore serve so every prediction and its latency is logged"),
             (f.recent_labels > 0, f"{f.recent_labels:,} labels joined in the last 30 days",
              "send ground truth to POST /feedback so accuracy is measured, not only estimated"),
-            (has_health and has_schedules and schedule_rows > 0, "health checks run on a schedule",
+            (has_health and f.scheduled_health_runs > 0,
+             f"the health checks ran on a schedule {f.scheduled_health_runs} time(s) in the last 8 days",
              "run the daily maintenance on a schedule (opscore worker)" if has_health else
              "the health checks do not exist in this opscore yet; drift and accuracy are run by hand until they do"),
         ]),

@@ -283,7 +283,9 @@ def due_firing(schedule: Schedule, last_fired: datetime | float | None, now: dat
         return None
     latest = missed[-1] if len(missed) <= COALESCE_LIMIT else _instant(previous_run(schedule, now_at))
     late = (now_at - latest).total_seconds()
-    coalesced = min(len(missed), COALESCE_LIMIT) - 1
+    # Before a schedule's first firing nothing was missed: earlier fire times in the window were not
+    # anyone's to run.
+    coalesced = 0 if last_fired is None else min(len(missed), COALESCE_LIMIT) - 1
     run = late <= window
     if run:
         reason = "on time" if late <= on_time else f"{_span(late)} late, within the grace of {_span(window)}"
@@ -345,14 +347,18 @@ def _firing_dict(row: Any, tz: ZoneInfo) -> dict[str, Any]:
             "task_ids": json.loads(row.task_ids)}
 
 
+def _history(conn: Connection, schedule: Schedule, limit: int) -> list[dict[str, Any]]:
+    table = schedule_firings
+    rows = conn.execute(select(table).where(table.c.schedule == schedule.name)
+                        .order_by(table.c.fire_time.desc()).limit(int(limit))).all()
+    return [_firing_dict(row, schedule.tz) for row in rows]
+
+
 def schedule_history(settings: Settings, name: str, limit: int = 20) -> list[dict[str, Any]]:
     """The latest firings of ``name``, newest first (fire time in the schedule's local time)."""
     schedule = get_schedule(settings, name)
-    table = schedule_firings
     with open_store(settings).read() as conn:
-        rows = conn.execute(select(table).where(table.c.schedule == name)
-                            .order_by(table.c.fire_time.desc()).limit(int(limit))).all()
-    return [_firing_dict(row, schedule.tz) for row in rows]
+        return _history(conn, schedule, limit)
 
 
 def edit_schedule(settings: Settings, name: str, *, cron: str | None = None, enabled: bool | None = None,
@@ -433,9 +439,11 @@ def describe_schedules(settings: Settings, now: float | None = None, *, runs: in
     """Each schedule with its next ``runs`` fire times (local ISO) and its last ``history`` firings."""
     now = time.time() if now is None else now
     described = []
-    for schedule in configured_schedules(settings):
-        entry = schedule.to_dict()
-        entry["next_runs"] = [t.isoformat() for t in next_runs(schedule, now, runs)] if schedule.enabled else []
-        entry["last_firings"] = schedule_history(settings, schedule.name, history)
-        described.append(entry)
+    schedules = configured_schedules(settings)
+    with open_store(settings).read() as conn:
+        for schedule in schedules:
+            entry = schedule.to_dict()
+            entry["next_runs"] = [t.isoformat() for t in next_runs(schedule, now, runs)] if schedule.enabled else []
+            entry["last_firings"] = _history(conn, schedule, history)
+            described.append(entry)
     return described

@@ -236,7 +236,9 @@ def run_claimed(settings: Settings, task: Task, worker_id: str, *, clock: Clock 
             outcome, error = "bad_input", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - whatever a procedure raises is that attempt's failure
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-            log.exception("task %s (%s) failed", task.id, task.procedure)
+            # The attempt keeps the error; the traceback is for whoever debugs the procedure.
+            log.warning("task %s (%s) failed: %s", task.id, task.procedure, error)
+            log.debug("task %s traceback", task.id, exc_info=True)
     return _finish(settings, task, worker_id, started, clock(), outcome, error, result)
 
 

@@ -4,9 +4,11 @@ For each version the telemetry writer logs, a :class:`RollupPlan` built once fro
 reference profile (and monitor reference) says how to count a batch of rows: numeric values over
 the profile's live bins (plus missing, below / above the training range, and the IQR outliers),
 categorical values per profile category (plus missing and unseen, by name), the model's score the
-same way as a numeric column, and the PCA reconstruction error of each row. The writer merges the
-counts into ``feature_rollups`` and ``multivariate_rollups`` in the transaction that writes the
-rows; :func:`window_sums` adds them up over a window.
+same way as a numeric column, the PCA reconstruction error of each row, and (for a classifier with
+a stored calibration) each row's calibrated chance of being right, for accuracy estimated without
+labels. The writer merges the counts into ``feature_rollups``, ``multivariate_rollups`` and
+``estimate_rollups`` in the transaction that writes the rows; :func:`window_sums` and
+:func:`estimate_sums` add them up over a window.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ from opscore.data.features import as_category
 from opscore.data.multivariate import reconstruction_errors
 from opscore.data.profile import live_edges, quartiles
 from opscore.models.artifacts import read_document
+from opscore.models.calibration import chances_right
 from opscore.models.monitor_reference import read_monitor_reference
-from opscore.store import FEATURE_BUCKET_SECONDS, Store, feature_rollups, multivariate_rollups
+from opscore.store import (
+    FEATURE_BUCKET_SECONDS,
+    Store,
+    estimate_rollups,
+    feature_rollups,
+    multivariate_rollups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +124,20 @@ class ErrorDelta:
         self.squares += other.squares
 
 
+@dataclass
+class EstimateDelta:
+    """What a batch adds to one estimate rollup row: rows with a chance, its sum and the sum of c(1 - c)."""
+
+    count: int = 0
+    chance_sum: float = 0.0
+    variance_sum: float = 0.0
+
+    def add(self, other: EstimateDelta) -> None:
+        self.count += other.count
+        self.chance_sum += other.chance_sum
+        self.variance_sum += other.variance_sum
+
+
 def _pick(choose: Any, a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else choose(a, b)
 
@@ -134,6 +157,7 @@ class RollupPlan:
     categorical: dict[str, CategoricalPlan]
     prediction: NumericPlan | None
     multivariate: dict[str, Any] | None
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, model_store: Path, version_id: str) -> RollupPlan:
@@ -152,7 +176,16 @@ class RollupPlan:
         multivariate = monitor.get("multivariate")
         if multivariate is not None and multivariate.get("skipped"):
             multivariate = None
-        return cls(version_id, numeric, categorical, prediction, multivariate)
+        return cls(version_id, numeric, categorical, prediction, multivariate, monitor.get("calibration"))
+
+    def estimate(self, predictions: list[Any], probabilities: list[Any]) -> EstimateDelta | None:
+        """The rows' calibrated chances of being right, summed (None without a calibration)."""
+        if self.calibration is None:
+            return None
+        numbers = np.array([math.nan if p is None else p for p in probabilities], dtype=float)
+        chances = chances_right(self.calibration, (), predictions, numbers)
+        chances = chances[np.isfinite(chances)]
+        return EstimateDelta(int(chances.size), float(chances.sum()), float((chances * (1 - chances)).sum()))
 
     def count(self, features: list[dict[str, Any]], scores: list[Any]) -> tuple[dict[tuple[str, str], ColumnDelta],
                                                                                ErrorDelta | None]:
@@ -233,9 +266,10 @@ class FeatureDeltas:
 
     columns: dict[tuple[int, str, str, str, str], ColumnDelta] = field(default_factory=dict)
     errors: dict[RollupKey, ErrorDelta] = field(default_factory=dict)
+    estimates: dict[RollupKey, EstimateDelta] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.columns or self.errors)
+        return bool(self.columns or self.errors or self.estimates)
 
 
 def bucket_of(at: float) -> int:
@@ -282,13 +316,26 @@ def merge(conn: Connection, upserts: dict[str, Any], deltas: FeatureDeltas) -> N
              "error_sumsq": d.squares, "histogram": _encode(d.histogram)}
             for (bucket, version, source), d in sorted(deltas.errors.items())
         ])
+    if deltas.estimates:
+        conn.execute(upserts["estimates"], [
+            {"bucket": bucket, "version_id": version, "source": source, "count": d.count,
+             "chance_sum": d.chance_sum, "chance_variance_sum": d.variance_sum}
+            for (bucket, version, source), d in sorted(deltas.estimates.items()) if d.count
+        ])
 
 
 def upserts(dialect: Any) -> dict[str, Any]:
     """The upsert statements of both tables (rows are merged in Python first, then written whole)."""
     features = dialect.insert(feature_rollups)
     errors = dialect.insert(multivariate_rollups)
+    estimates = dialect.insert(estimate_rollups)
     return {
+        # Plain sums add up in SQL.
+        "estimates": estimates.on_conflict_do_update(
+            index_elements=["bucket", "version_id", "source"],
+            set_={name: estimate_rollups.c[name] + estimates.excluded[name]
+                  for name in ("count", "chance_sum", "chance_variance_sum")},
+        ),
         "features": features.on_conflict_do_update(
             index_elements=["bucket", "version_id", "source", "kind", "column_name"],
             set_={c.name: features.excluded[c.name] for c in feature_rollups.c if not c.primary_key},
@@ -333,6 +380,9 @@ class Planner:
                 out.columns[(bucket, version, source, kind, column)] = delta
             if errors is not None:
                 out.errors[(bucket, version, source)] = errors
+            estimate = plan.estimate([r.prediction for r in group], [r.probability for r in group])
+            if estimate is not None:
+                out.estimates[(bucket, version, source)] = estimate
         return out
 
 
@@ -393,3 +443,19 @@ def sums_by_window(store: Store, version_id: str, start: float, end: float, ever
     for window, buckets in zip(windows, seen, strict=True):
         window.buckets = len(buckets)
     return windows
+
+
+def estimate_sums(store: Store, version_id: str, edges: list[float], source: str | None = None) -> list[EstimateDelta]:
+    """Estimate rollups per window [edges[i], edges[i+1]) of whole buckets (a bucket counts where it starts)."""
+    table = estimate_rollups
+    query = select(table.c.bucket, table.c.count, table.c.chance_sum, table.c.chance_variance_sum).where(
+        table.c.version_id == version_id, table.c.bucket >= edges[0], table.c.bucket < edges[-1])
+    if source is not None:
+        query = query.where(table.c.source == source)
+    sums = [EstimateDelta() for _ in range(len(edges) - 1)]
+    bounds = np.asarray(edges, dtype=float)
+    with store.read() as conn:
+        for bucket, count, chance_sum, variance_sum in conn.execute(query):
+            w = int(np.searchsorted(bounds, bucket, side="right")) - 1
+            sums[w].add(EstimateDelta(int(count), float(chance_sum), float(variance_sum)))
+    return sums

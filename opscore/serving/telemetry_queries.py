@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
@@ -275,3 +276,22 @@ def recent_predictions(store: Store, limit: int = 50, *, since_id: int | None = 
         rows = conn.execute(query).all()
     decoded = [(*r[:7], _loads(r.prediction), r.probability, _loads(r.label)) for r in rows]
     return pd.DataFrame(decoded, columns=_RECENT_COLUMNS)
+
+
+def answered_rows(store: Store, version_id: str, bounds: Sequence[float]) -> list[int]:
+    """Rows answered (not failed) of ``version_id`` per window [bounds[i], bounds[i+1]), all sources.
+
+    From the per-minute latency rollups, so it costs the same at any traffic; a minute counts in the
+    window its start falls in, so bounds on whole minutes count exactly the rows logged in between.
+    """
+    table = latency_rollups
+    query = (select(table.c.minute, func.sum(table.c.row_count - table.c.row_errors))
+             .where(table.c.version_id == version_id, table.c.minute * 60 >= bounds[0],
+                    table.c.minute * 60 < bounds[-1])
+             .group_by(table.c.minute))
+    counts = [0] * (len(bounds) - 1)
+    edges = np.asarray(bounds, dtype=float)
+    with store.read() as conn:
+        for minute, rows in conn.execute(query):
+            counts[int(np.searchsorted(edges, minute * 60, side="right")) - 1] += int(rows or 0)
+    return counts

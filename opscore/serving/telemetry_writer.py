@@ -36,6 +36,7 @@ from opscore.serving.feature_rollups import FeatureDeltas, Planner
 from opscore.serving.latency_histogram import EDGES, N_BUCKETS
 from opscore.store import (
     Store,
+    estimate_rollups,
     latency_rollups,
     multivariate_rollups,
     open_store,
@@ -570,6 +571,6 @@ def apply_rollup_retention(store: Store, older_than_days: float) -> int:
     with store.write() as conn:
         for table in (latency_rollups, refusals, rejected_cells):
             removed += conn.execute(delete(table).where(table.c.minute < cutoff_minute)).rowcount
-        for table in (feature_rollups_table, multivariate_rollups):
+        for table in (feature_rollups_table, multivariate_rollups, estimate_rollups):
             removed += conn.execute(delete(table).where(table.c.bucket < cutoff)).rowcount
     return removed

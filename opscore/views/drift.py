@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from opscore.config import Settings
+from opscore.data.labelled_traffic import labelled_outcomes
 from opscore.models import registry
 from opscore.models.registry import ProductionChange
 from opscore.monitoring.accuracy import AccuracyResult, measure_accuracy
@@ -20,14 +21,14 @@ from opscore.monitoring.distributions import Counts
 from opscore.monitoring.live_drift import (
     LiveDriftReport,
     column_distribution,
-    drift_over_time,
-    live_drift,
-    multivariate_over_time,
+    drift_with_windows,
+    multivariate_frame,
     resolve_version,
 )
 from opscore.monitoring.performance_estimation import PerformanceEstimate, estimate_accuracy
 from opscore.serving.feature_rollups import bucket_of
 from opscore.store import open_store
+from opscore.views.sources import DEFAULT_SOURCE, TrafficSource, traffic_source
 from opscore.views.windows import Window, resolve_window
 
 TABLE_COLUMNS = ["type", "test", "statistic", "threshold", "p_value", "drifted", "missing_share_current"]
@@ -37,6 +38,7 @@ TABLE_COLUMNS = ["type", "test", "statistic", "threshold", "p_value", "drifted",
 class DriftPage:
     window: Window
     every: float
+    source: TrafficSource
     drift: LiveDriftReport
     over_time: list[LiveDriftReport]
     multivariate: pd.DataFrame
@@ -55,29 +57,38 @@ def _every(seconds: float) -> float:
     return 3600.0 if seconds <= 2 * 86400 else 86400.0
 
 
-def drift_page(settings: Settings, window_label: str, version: str | None = None) -> DriftPage:
-    """Drift, quality and accuracy of ``version`` (default: production's) over the window, per sub-window too."""
-    picked = resolve_window(settings, window_label)
+def drift_page(settings: Settings, window_label: str, version: str | None = None,
+               source: str = DEFAULT_SOURCE) -> DriftPage:
+    """Drift, quality and accuracy of ``version`` (default: production's) over the window, per sub-window too.
+
+    Drift, quality and the multivariate score read ``source``'s rollups only (the sidebar's traffic
+    choice): rows scored from a file are not production's API traffic and must not move its verdict.
+    """
+    traffic = traffic_source(source)
+    picked = resolve_window(settings, window_label, source=source)
     # Start on a rollup bucket, so the window's sums are exactly one window's.
     window = Window(picked.label, bucket_of(picked.start), picked.end)
     chosen = resolve_version(settings, window.start, window.end, version)
     every = _every(window.seconds)
     chunking = Chunking(frequency=every).over(window.start, window.end)
+    drift, over_time = drift_with_windows(settings, window.start, window.end, every, version=chosen, source=source)
+    labelled = labelled_outcomes(open_store(settings), window.start, window.end, chosen)  # read once for both
     return DriftPage(
-        window=window, every=every,
-        drift=live_drift(settings, window.start, window.end, version=chosen),
-        over_time=drift_over_time(settings, window.start, window.end, every, version=chosen),
-        multivariate=multivariate_over_time(settings, window.start, window.end, every, version=chosen),
-        quality=quality_over_time(settings, window.start, window.end, every, version=chosen),
-        accuracy=measure_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
-        estimate=estimate_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking),
+        window=window, every=every, source=traffic,
+        drift=drift, over_time=over_time, multivariate=multivariate_frame(over_time),
+        quality=quality_over_time(settings, window.start, window.end, every, version=chosen, source=source),
+        accuracy=measure_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking,
+                                  labelled=labelled),
+        estimate=estimate_accuracy(settings, chosen, start=window.start, end=window.end, chunking=chunking,
+                                   labelled=labelled),
         markers=registry.production_changes(open_store(settings)),
     )
 
 
-def distribution_of(settings: Settings, version: str, column: str, start: float, end: float) -> Counts:
-    """Reference and current counts of ``column`` (or "prediction") of ``version`` over [start, end)."""
-    return column_distribution(settings, version, column, start, end)
+def distribution_of(settings: Settings, version: str, column: str, start: float, end: float,
+                    source: str = DEFAULT_SOURCE) -> Counts:
+    """Reference and current counts of ``column`` (or "prediction") of ``version``'s ``source`` traffic over [start, end)."""
+    return column_distribution(settings, version, column, start, end, source)
 
 
 def has_production(settings: Settings) -> bool:

@@ -20,7 +20,7 @@ def api_requests_since(settings, since: float) -> int:
 
 
 def test_the_demo_workspace_gets_live_requests_through_a_real_server_until_the_block_ends(workspace):
-    build_demo(workspace, OPERATOR, scale=0.02)
+    build_demo(workspace, OPERATOR, scale=0.02, maintenance_days=0)
     assert is_demo_workspace(workspace)
     started = time.time()
     with demo_live_traffic(replace(workspace, demo_traffic_rate=20.0), 20.0) as traffic:
@@ -43,6 +43,6 @@ def test_a_workspace_the_demo_did_not_build_gets_no_traffic(trained):
 
 
 def test_rate_zero_turns_it_off(workspace):
-    build_demo(workspace, OPERATOR, scale=0.02)
+    build_demo(workspace, OPERATOR, scale=0.02, maintenance_days=0)
     with demo_live_traffic(workspace, 0.0) as traffic:
         assert traffic is None

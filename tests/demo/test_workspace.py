@@ -34,7 +34,16 @@ def rows(settings) -> list:
 @pytest.fixture
 def demo(workspace):
     stages: list[tuple[str, float]] = []
-    outcome = build_demo(workspace, OPERATOR, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW, scale=0.06)
+    outcome = build_demo(workspace, OPERATOR, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW,
+                         scale=0.06, maintenance_days=0)
+    return workspace, outcome, stages
+
+
+@pytest.fixture
+def demo_with_history(workspace):
+    stages: list[tuple[str, float]] = []
+    outcome = build_demo(workspace, OPERATOR, progress=lambda stage, fraction: stages.append((stage, fraction)), now=NOW,
+                         scale=0.03)
     return workspace, outcome, stages
 
 
@@ -107,18 +116,18 @@ def test_progress_is_reported_in_order_up_to_done(demo):
 
 def test_a_second_run_leaves_the_workspace_alone_and_fresh_rebuilds_it(demo, capsys):
     settings, first, _ = demo
-    again = build_demo(settings, OPERATOR, now=NOW, scale=0.06)
+    again = build_demo(settings, OPERATOR, now=NOW, scale=0.06, maintenance_days=0)
     assert not again.built and "already has 2 version(s)" in again.message
     assert len(rows(settings)) == first.predictions
     assert cli.main(["demo"]) == 0
     assert "nothing changed" in capsys.readouterr().out
 
     with pytest.raises(PermissionDenied, match="needs an operator"):
-        build_demo(settings, VIEWER, fresh=True, now=NOW + HOUR, scale=0.03)
+        build_demo(settings, VIEWER, fresh=True, now=NOW + HOUR, scale=0.03, maintenance_days=0)
     assert len(rows(settings)) == first.predictions  # a viewer cannot reset the workspace
     assert {v.version_id for v in registry.list_versions(open_store(settings))} == {"v1", "v2"}
 
-    rebuilt = build_demo(settings, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.03)
+    rebuilt = build_demo(settings, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.03, maintenance_days=0)
     assert rebuilt.built
     logged = rows(settings)
     assert len(logged) == rebuilt.predictions and all(r.at >= NOW + HOUR - 24 * HOUR for r in logged)
@@ -134,7 +143,7 @@ def test_fresh_refuses_a_workspace_the_demo_did_not_build(trained):
 
 def test_a_viewer_cannot_build_the_demo_into_an_empty_workspace(workspace):
     with pytest.raises(PermissionDenied, match="needs an operator"):
-        build_demo(workspace, VIEWER, now=NOW, scale=0.03)
+        build_demo(workspace, VIEWER, now=NOW, scale=0.03, maintenance_days=0)
     assert registry.list_versions(open_store(workspace)) == [] and rows(workspace) == []
     assert not (workspace.model_store_path / "v1").exists()
 
@@ -159,8 +168,8 @@ def test_the_demo_writes_aliases_and_ledger_only_through_the_registry(workspace)
 
     event.listen(Engine, "before_cursor_execute", watch)
     try:
-        assert build_demo(workspace, OPERATOR, now=NOW, scale=0.02).built
-        assert build_demo(workspace, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.02).built
+        assert build_demo(workspace, OPERATOR, now=NOW, scale=0.02, maintenance_days=0).built
+        assert build_demo(workspace, OPERATOR, fresh=True, now=NOW + HOUR, scale=0.02, maintenance_days=0).built
     finally:
         event.remove(Engine, "before_cursor_execute", watch)
     assert ("registry", "ledger") in writers and ("registry", "aliases") in writers
@@ -193,3 +202,30 @@ def test_the_drift_episode_shows_as_drifted_columns_in_opscore_drift_window(demo
     assert "90m, 24h or 7d" in capsys.readouterr().err
     assert cli.main(["drift", "--window", "2h", "--version", "v7"]) == 2
     assert "no version 'v7'" in capsys.readouterr().err
+
+
+def test_demo_holds_a_week_of_scheduled_maintenance_run_by_the_worker(demo_with_history):
+    from opscore.operations.procedures import procedures_in
+    from opscore.operations.schedules import schedule_history
+    from opscore.operations.tasks import list_tasks
+
+    settings, outcome, stages = demo_with_history
+    daily = schedule_history(settings, "daily", limit=50)
+    assert len(daily) == 7 and all(f["outcome"] == "run" for f in daily)
+    assert len(schedule_history(settings, "weekly", limit=50)) == 1
+    tasks = list_tasks(settings, limit=1000)
+    by_schedule = [t for t in tasks if t.created_by == "schedule:daily"]
+    assert len(by_schedule) == 7 * len(procedures_in("daily"))
+    assert all(NOW - 7 * 24 * HOUR <= t.created_at < NOW for t in tasks)
+    assert not [t for t in tasks if t.status in ("running", "pending", "up_for_retry") and t.due_at < NOW]
+    # The week's first backup failed on a misconfigured folder and succeeded on its retry.
+    backup = next(t for t in tasks if t.procedure == "verified_backup")
+    assert [a.outcome for a in backup.attempts] == ["failed", "success"]
+    assert "backups-mount-missing" in backup.attempts[0].error
+    assert backup.attempts[1].started_at >= backup.attempts[0].ended_at + 180
+    # A finding opened a follow-up task, linked to the task that found it.
+    follow_ups = [t for t in tasks if t.cause.kind == "finding"]
+    assert follow_ups and all(t.parent_task and t.created_by == f"task:{t.parent_task}" for t in follow_ups)
+    assert any(t.type == "corrective" for t in follow_ups)
+    assert any("scheduled maintenance" in stage for stage, _ in stages)
+    assert "maintenance tasks ran" in outcome.message

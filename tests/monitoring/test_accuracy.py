@@ -162,3 +162,30 @@ def test_measured_from_the_store_with_probabilities_and_the_labelled_share(serve
     table = hourly.to_df()
     assert len(table) in (4, 5) and (table["labelled"] == 0).sum() >= 2  # the quiet hours are there too
     assert table["labelled"].sum() == 60 and table["predictions"].sum() == 120
+
+
+def test_resampled_auc_is_the_auc_of_the_resampled_rows_ties_included():
+    from opscore.monitoring.accuracy import ResampledAUC, _auc
+
+    rng = np.random.default_rng(8)
+    scores = rng.integers(0, 40, 3_000) / 40  # many ties, as rounded probabilities give
+    positive = rng.random(3_000) < 0.3
+    fast = ResampledAUC(scores, positive)
+    assert fast(np.arange(3_000)) == pytest.approx(roc_auc_score(positive, scores), abs=1e-12)
+    for size in (3_000, 500):
+        idx = rng.integers(0, 3_000, size)
+        assert fast(idx) == pytest.approx(_auc(scores[idx], positive[idx]), abs=1e-12)
+    assert np.isnan(fast(np.flatnonzero(positive)))
+
+
+def test_the_labelled_shares_denominator_from_the_rollups_is_the_count_of_rows(served):
+    from opscore.data.labelled_traffic import prediction_counts
+    from opscore.monitoring.accuracy import answered_per_window
+
+    store = open_store(served)
+    now = (time.time() // 60 + 2) * 60
+    edges = [now - 3 * 3_600 + k * 900 for k in range(13)]
+    assert answered_per_window(store, edges, "v1") == prediction_counts(store, edges, "v1")
+    assert sum(answered_per_window(store, edges, "v1")) == 120
+    off_minute = [e + 7 for e in edges]
+    assert answered_per_window(store, off_minute, "v1") == prediction_counts(store, off_minute, "v1")

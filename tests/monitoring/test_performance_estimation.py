@@ -116,3 +116,48 @@ def test_estimated_from_the_store_for_a_trained_version(served):
     assert result.baseline == registry.get_version(open_store(served), "v1").metrics["accuracy"]
     (served.model_store_path / "v1" / FILE_NAME).unlink()
     assert "trained before" in estimate_accuracy(served, "v1").unavailable
+
+
+def _labels(settings, share: float, seed: int) -> int:
+    from sqlalchemy import select
+
+    from opscore.serving.feedback import record_feedback
+    from opscore.store import predictions
+
+    rng = np.random.default_rng(seed)
+    with open_store(settings).read() as conn:
+        ids = list(conn.execute(select(predictions.c.request_id).where(predictions.c.version_id == "v1")).scalars())
+    chosen = [i for i in ids if rng.random() < share]
+    record_feedback(open_store(settings), [{"request_id": i, "label": int(rng.random() < 0.3)} for i in chosen])
+    return len(chosen)
+
+
+def test_the_estimate_from_the_rollups_is_the_estimate_from_the_rows(served):
+    import time
+
+    from opscore.data.labelled_traffic import logged_outcomes
+    from opscore.monitoring import performance_estimation as pe
+    from opscore.serving.feature_rollups import bucket_of
+
+    labelled = _labels(served, 0.4, seed=3)
+    end = time.time() + 60
+    start = bucket_of(end - 86_400)
+    chunking = Chunking(frequency=3600).over(start, end)
+    store = open_store(served)
+    assert pe._rollup_windows(store, "v1", start, end, chunking) is not None  # the rollups hold every row
+    from_rollups = estimate_accuracy(served, "v1", start=start, end=end, chunking=chunking).to_df()
+    info = registry.get_version(store, "v1")
+    reference = pe.read_monitor_reference(served.model_store_path, "v1")
+    from_rows = PerformanceEstimator.for_version(info, reference, chunking=chunking).calculate(
+        logged_outcomes(store, start, end, "v1")).to_df()
+    assert from_rollups["predictions"].sum() == 120 and from_rollups["labelled"].sum() == labelled > 0
+    pd.testing.assert_frame_equal(from_rollups, from_rows, check_exact=False, rtol=1e-9, atol=1e-12)
+    # A window edge off the 5-minute buckets, or rows the rollups never saw: the rows are read instead.
+    assert pe._rollup_windows(store, "v1", start + 60, end, Chunking(frequency=3600).over(start + 60, end)) is None
+    from opscore.store import estimate_rollups
+
+    with store.write() as conn:
+        conn.execute(estimate_rollups.delete())
+    assert pe._rollup_windows(store, "v1", start, end, chunking) is None
+    again = estimate_accuracy(served, "v1", start=start, end=end, chunking=chunking).to_df()
+    pd.testing.assert_frame_equal(again, from_rows, check_exact=False, rtol=1e-9, atol=1e-12)

@@ -36,3 +36,22 @@ def test_levels_follow_promotions_rollbacks_retraining_traffic_and_backups(train
     assert card.level_of("data management") == "standard"
     assert verify_by_restoring(trained, tmp_path / "b", tmp_path / "scratch").ok
     assert maturity_scorecard(trained).level_of("data management") == "advanced"
+
+
+def test_monitoring_needs_health_checks_a_schedule_ran_not_a_schedule_edit(trained):
+    import time
+
+    from opscore.operations.schedules import edit_schedule
+    from opscore.operations.tasks import create_task
+    from opscore.operations.worker import run_one
+    from opscore.store import open_store, predictions
+
+    log_traffic(trained, 30)
+    with open_store(trained).write() as conn:
+        conn.execute(predictions.update().values(label=1, labelled_at=time.time()))
+    assert maturity_scorecard(trained).level_of("monitoring") == "advanced"  # logged and labelled
+    edit_schedule(trained, "daily", cron="0 4 * * *", actor=OPERATOR)
+    assert maturity_scorecard(trained).level_of("monitoring") == "advanced"  # an edit is not a run
+    create_task(trained, procedure="health_checks", created_by="schedule:daily")
+    assert run_one(trained).status == "success"
+    assert maturity_scorecard(trained).level_of("monitoring") == "expert"

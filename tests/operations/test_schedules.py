@@ -4,6 +4,7 @@ coalescing, each firing recorded once under concurrent workers, and settings ref
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -200,6 +201,8 @@ def test_a_long_outage_of_a_frequent_schedule_coalesces_into_one_firing_at_the_l
 
 def test_a_schedule_that_never_fired_looks_back_only_over_its_grace():
     assert due_firing(DAILY, None, datetime(2026, 3, 2, 2, 30, tzinfo=BERLIN)).run
+    first = due_firing(Schedule("daily", "*/5 * * * *", "UTC"), None, datetime(2026, 3, 2, 2, 31, tzinfo=UTC))
+    assert first.fire_time == datetime(2026, 3, 2, 2, 30, tzinfo=UTC) and first.coalesced == 0
     assert due_firing(DAILY, None, datetime(2026, 3, 2, 12, tzinfo=BERLIN)) is None
     assert due_firing(default("daily", "Europe/Berlin", enabled=False), LAST,
                       datetime(2026, 3, 2, 2, tzinfo=BERLIN)) is None
@@ -325,3 +328,117 @@ def test_an_invalid_edit_is_refused_with_the_reason_and_changes_nothing(workspac
 def test_parse_cron_keeps_names_and_ordinals():
     assert parse_cron(" 0 3  * * SUN#1 ", "x") == "0 3 * * SUN#1"
     assert parse_cron("0 5 1 JAN,APR,JUL,OCT *", "x") == "0 5 1 JAN,APR,JUL,OCT *"
+
+
+# -- the worker's tick: the firing and its tasks in one transaction -----------------------------------
+
+def _berlin(workspace):
+    return replace(workspace, schedule_timezone="Europe/Berlin")
+
+
+def _tick_at(settings, when: datetime) -> list[str]:
+    from opscore.operations.schedules import tick
+
+    return tick(settings, when.timestamp())
+
+
+def test_a_due_schedule_creates_one_task_per_procedure_of_its_set_once(workspace):
+    from opscore.operations.procedures import procedures_in
+    from opscore.operations.tasks import get_task, list_tasks
+
+    settings = _berlin(workspace)
+    fire = datetime(2026, 3, 2, 2, tzinfo=BERLIN)
+    created = _tick_at(settings, fire + timedelta(seconds=5))
+    expected = [p.name for p in procedures_in("daily")]
+    tasks = [get_task(settings, task_id) for task_id in created]
+    assert [t.procedure for t in tasks] == expected and len(expected) >= 4
+    stamp = int(fire.timestamp())
+    for task in tasks:
+        assert task.created_by == "schedule:daily" and task.status == "pending"
+        assert (task.cause.kind, task.cause.id) == ("schedule", "daily@2026-03-02T02:00:00+01:00")
+        assert task.dedup_key == f"schedule:daily:{stamp}:{task.procedure}"
+        assert task.due_at == fire.timestamp() + 5
+    # The next tick, and a tick a minute later, find the firing recorded: nothing new.
+    assert _tick_at(settings, fire + timedelta(seconds=6)) == []
+    assert _tick_at(settings, fire + timedelta(minutes=1)) == []
+    assert len(list_tasks(settings, created_by_prefix="schedule:")) == len(expected)
+    [firing] = schedule_history(settings, "daily", 5)
+    assert (firing["outcome"], firing["task_ids"], firing["late_seconds"]) == ("run", created, 5.0)
+
+
+def test_a_firing_beyond_grace_is_recorded_as_skipped_and_creates_nothing(workspace):
+    settings = _berlin(workspace)
+    first = datetime(2026, 3, 2, 2, tzinfo=BERLIN)
+    assert _tick_at(settings, first + timedelta(seconds=1))
+    # The worker was down from then until 04:30 the next day: 02:00 is 2.5 h late, past the hour of grace.
+    assert _tick_at(settings, datetime(2026, 3, 3, 4, 30, tzinfo=BERLIN)) == []
+    latest = schedule_history(settings, "daily", 5)[0]
+    assert (latest["fire_time"], latest["outcome"], latest["task_ids"]) == ("2026-03-03T02:00:00+01:00", "skipped", [])
+    assert "past the grace of 60 min" in latest["detail"]
+
+
+def test_three_missed_firings_make_one_set_of_tasks(workspace):
+    from opscore.operations.procedures import procedures_in
+
+    settings = _berlin(workspace)
+    assert _tick_at(settings, datetime(2026, 3, 1, 2, 0, 1, tzinfo=BERLIN))
+    created = _tick_at(settings, datetime(2026, 3, 4, 2, 20, tzinfo=BERLIN))
+    assert len(created) == len(procedures_in("daily"))
+    latest = schedule_history(settings, "daily", 5)[0]
+    assert (latest["fire_time"], latest["coalesced"]) == ("2026-03-04T02:00:00+01:00", 2)
+    assert len(schedule_history(settings, "daily", 10)) == 2
+
+
+def test_a_disabled_or_skip_policy_schedule_in_the_tick(workspace):
+    settings = replace(_berlin(workspace), schedules={"daily": {"enabled": False},
+                                                      "weekly": {"misfire_policy": "skip"}})
+    sunday = datetime(2026, 3, 8, 3, tzinfo=BERLIN)
+    assert _tick_at(settings, sunday + timedelta(minutes=5)) == []  # weekly 5 min late: skipped; daily off
+    assert schedule_history(settings, "daily", 5) == []
+    assert _tick_at(settings, sunday + timedelta(days=7, seconds=10))  # on time next Sunday: runs
+
+
+_TICKER = """
+import sys, time
+from pathlib import Path
+from opscore.config import load_settings
+from opscore.operations.schedules import tick
+go, settings = Path(sys.argv[1]), load_settings()
+while not go.exists():
+    time.sleep(0.005)
+print(sum(len(tick(settings, float(now))) for now in sys.argv[2:]))
+"""
+
+
+def test_worker_processes_ticking_through_the_same_days_fire_each_day_once(any_workspace, monkeypatch, tmp_path):
+    """Three processes tick through the same 30 days side by side; each firing must come out once."""
+    import subprocess
+    import sys
+
+    from opscore.operations.procedures import procedures_in
+    from opscore.operations.tasks import list_tasks
+
+    monkeypatch.setenv("OPSCORE_SCHEDULE_TIMEZONE", "Europe/Berlin")
+    open_store(any_workspace)  # the schema exists before the race
+    go = tmp_path / "go"
+    # 02:00:05 each day, across the spring-forward night (that day's firing is 03:00, ticked at 03:00:05).
+    days = [datetime(2026, 3, 15, 2, 0, 5, tzinfo=BERLIN) + timedelta(days=d) for d in range(30)]
+    nows = [str((d + timedelta(hours=1) if d.day == 29 else d).timestamp()) for d in days]
+    workers = [subprocess.Popen([sys.executable, "-c", _TICKER, str(go), *nows], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    go.touch()
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err for _, err in outputs]
+    # The spring-forward Sunday's 03:00 is the weekly's fire time too.
+    expected = len(days) * len(procedures_in("daily")) + len(procedures_in("weekly"))
+    assert sum(int(out) for out, _ in outputs) == expected
+    settings = load_settings()
+    assert len(list_tasks(settings, created_by_prefix="schedule:", limit=1000)) == expected
+    with open_store(settings).read() as conn:
+        rows = conn.execute(select(schedule_firings.c.schedule, schedule_firings.c.fire_time,
+                                   schedule_firings.c.outcome)).all()
+    # Ticks at 02:00 find each later Sunday's 03:00 missed by most of a week: recorded, skipped, once.
+    assert Counter((r.schedule, r.outcome) for r in rows) == {
+        ("daily", "run"): len(days), ("weekly", "run"): 1, ("weekly", "skipped"): 2}
+    spring = int(datetime(2026, 3, 29, 3, tzinfo=BERLIN).timestamp())
+    assert spring in {r.fire_time for r in rows}

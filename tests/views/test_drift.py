@@ -1,6 +1,8 @@
 """The Drift page's view model: one window of live traffic, its per-column table and its windows."""
 
-from opscore.monitoring.live_drift import live_drift
+import pandas as pd
+
+from opscore.monitoring.live_drift import drift_over_time, live_drift, multivariate_over_time
 from opscore.views.drift import TABLE_COLUMNS, drift_page
 
 
@@ -14,4 +16,33 @@ def test_the_page_reads_productions_traffic_over_the_window(served):
     same = live_drift(served, page.window.start, page.window.end, version="v1").report.to_dict()
     assert page.drift.report.to_dict() == same
     assert sum(r.rows for r in page.over_time) == 120 and page.every == 3600
+    windows = drift_over_time(served, page.window.start, page.window.end, 3600.0, version="v1")
+    assert [r.report.to_dict() for r in page.over_time] == [r.report.to_dict() for r in windows]
+    pd.testing.assert_frame_equal(page.multivariate, multivariate_over_time(served, page.window.start, page.window.end,
+                                                                            3600.0, version="v1"))
     assert page.accuracy.version_id == "v1"
+
+
+def _log_batch_rows(settings, rows: int) -> None:
+    """Production's version scores a file (source "batch"), as ``opscore predict`` would log it."""
+    from opscore.demo.credit_data import credit_applications
+    from opscore.serving.predictor import score_frame
+    from opscore.serving.telemetry_writer import TelemetryWriter
+
+    writer = TelemetryWriter(settings).start()
+    frame = credit_applications(n_rows=rows, seed=11, shift=1.0).drop(columns="default")
+    score_frame(settings, frame, source="batch", telemetry=writer)
+    assert writer.close()
+
+
+def test_the_page_reads_only_the_chosen_traffic_source(served):
+    _log_batch_rows(served, 300)
+    api = drift_page(served, "Last 24 hours")
+    batch = drift_page(served, "Last 24 hours", source="batch")
+    assert api.source.name == "api" and api.drift.rows == 120
+    assert batch.source.label == "batch scoring" and batch.drift.rows == 300
+    assert sum(r.rows for r in batch.over_time) == 300
+    assert int(batch.multivariate["rows"].sum()) == 300
+    assert batch.drift.report.to_dict() != api.drift.report.to_dict()
+    assert batch.drift.report.to_dict() == live_drift(served, batch.window.start, batch.window.end, version="v1",
+                                                      source="batch").report.to_dict()
