@@ -127,6 +127,10 @@ else:
                    f"{task.created_by} ({task.cause.kind}: {task.cause.summary})"
                    + (f" · depends on {', '.join(task.depends_on)}" if task.depends_on else "")
                    + (f" · follow-up of {task.parent_task}" if task.parent_task else ""))
+        opened = _shared.cached(maintenance_queue.follow_ups, task.id)
+        if opened:
+            st.caption("Its findings opened: " + "; ".join(f"{t.id} ({t.type}, {t.priority}, {t.status})"
+                                                           for t in opened))
         if task.status == "running" and task.progress is not None:
             st.progress(min(max(task.progress, 0.0), 1.0), text=task.note or "running")
         if task.attempts:

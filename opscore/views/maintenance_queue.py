@@ -84,6 +84,11 @@ def result_recommendations(task: Task) -> list[str]:
     return list((task.result or {}).get("recommendations", []))
 
 
+def follow_ups(settings: Settings, task_id: str) -> list[Task]:
+    """The tasks a task's findings opened (each names it as its creator)."""
+    return list_tasks(settings, created_by_prefix=f"task:{task_id}")
+
+
 def task_label(task: Task) -> str:
     return f"{task.id} · {task.status} · {task.priority} · {task.title}"
 

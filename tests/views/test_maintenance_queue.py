@@ -14,12 +14,14 @@ from opscore.views.maintenance_queue import (
     ANY,
     attempts_frame,
     due_time,
+    follow_ups,
     latest_health,
     procedure_labels,
     queue,
     queue_frame,
     result_figures,
     result_findings,
+    result_recommendations,
 )
 from tests.operations import queue_probes  # noqa: F401 - registers the probe procedures
 
@@ -63,6 +65,18 @@ def test_a_health_check_result_flattens_and_becomes_the_latest_report(served, op
     assert after.task is not None and after.task.id == task.id
     assert after.section.checked_at == task.result["figures"]["checked_at"]
     assert [t.status for t in after.section.tiles] == [task.result["figures"]["checks"][c]["status"] for c in CHECKS]
+
+
+def test_findings_show_with_the_follow_ups_they_opened(workspace, operator):
+    plant = [["disk nearly full", "high", "corrective"], ["a note", "low", None]]
+    task = execute_task(workspace, create_task(workspace, procedure="probe_finder", params={"plant": plant},
+                                               actor=operator).id)
+    assert result_findings(task).to_dict("records") == [
+        {"severity": "high", "finding": "disk nearly full", "follow-up": "corrective"},
+        {"severity": "low", "finding": "a note", "follow-up": ""}]
+    assert result_recommendations(task) == ["look at the findings"]
+    opened = follow_ups(workspace, task.id)
+    assert [(t.type, t.priority, t.parent_task) for t in opened] == [("corrective", "high", task.id)]
 
 
 def test_due_times_read_as_operators_write_them():
