@@ -122,7 +122,7 @@ else:
         if clicked_run:
             run_now(chosen)
     with st.container(border=True):
-        st.markdown(f"**{task.title}** · `{task.procedure}` {task.params or ''}")
+        st.markdown(f"**{task.title}** · `{task.procedure}` {maintenance_queue.shown_params(task)}")
         st.caption(f"{task.type}, {task.priority}, {task.status} · created {when(task.created_at)} by "
                    f"{task.created_by} ({task.cause.kind}: {task.cause.summary})"
                    + (f" · depends on {', '.join(task.depends_on)}" if task.depends_on else "")

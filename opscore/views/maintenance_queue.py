@@ -89,6 +89,12 @@ def follow_ups(settings: Settings, task_id: str) -> list[Task]:
     return list_tasks(settings, created_by_prefix=f"task:{task_id}")
 
 
+def shown_params(task: Task) -> str:
+    """The parameters an operator gave, as ``key=value``; the queue's own (``_resolves``...) stay out."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sorted(task.params.items())
+                     if not k.startswith("_"))
+
+
 def task_label(task: Task) -> str:
     return f"{task.id} · {task.status} · {task.priority} · {task.title}"
 

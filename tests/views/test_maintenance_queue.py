@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +23,7 @@ from opscore.views.maintenance_queue import (
     result_figures,
     result_findings,
     result_recommendations,
+    shown_params,
 )
 from tests.operations import queue_probes  # noqa: F401 - registers the probe procedures
 
@@ -77,6 +79,8 @@ def test_findings_show_with_the_follow_ups_they_opened(workspace, operator):
     assert result_recommendations(task) == ["look at the findings"]
     opened = follow_ups(workspace, task.id)
     assert [(t.type, t.priority, t.parent_task) for t in opened] == [("corrective", "high", task.id)]
+    # The re-check carries the finding it must clear; that is the queue's business, not a parameter to show.
+    assert "_resolves" in opened[0].params and shown_params(opened[0]) == f'plant={json.dumps(plant)}'
 
 
 def test_due_times_read_as_operators_write_them():
