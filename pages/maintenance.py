@@ -101,7 +101,8 @@ if not listed:
     st.caption("No task matches." if {status_filter, type_filter, priority_filter} != {ANY} else
                "The queue is empty: the schedules fill it, and an operator can add a task below.")
 else:
-    st.dataframe(maintenance_queue.queue_frame(listed), hide_index=True, key="queue_table")
+    st.dataframe(maintenance_queue.queue_frame(listed), hide_index=True, key="queue_table", column_config={
+        "title": st.column_config.TextColumn(width="large"), "note": st.column_config.TextColumn(width="medium")})
     by_id = {t.id: t for t in listed}
     chosen = st.selectbox("Task", list(by_id), key="task_id", format_func=lambda i: maintenance_queue.task_label(by_id[i]))
     task = by_id[chosen]
@@ -121,11 +122,15 @@ else:
         if clicked_run:
             run_now(chosen)
     with st.container(border=True):
-        st.markdown(f"**{task.title}** · `{task.procedure}` {task.params or ''}")
+        st.markdown(f"**{task.title}** · `{task.procedure}` {maintenance_queue.shown_params(task)}")
         st.caption(f"{task.type}, {task.priority}, {task.status} · created {when(task.created_at)} by "
                    f"{task.created_by} ({task.cause.kind}: {task.cause.summary})"
                    + (f" · depends on {', '.join(task.depends_on)}" if task.depends_on else "")
                    + (f" · follow-up of {task.parent_task}" if task.parent_task else ""))
+        opened = _shared.cached(maintenance_queue.follow_ups, task.id)
+        if opened:
+            st.caption("Its findings opened: " + "; ".join(f"{t.id} ({t.type}, {t.priority}, {t.status})"
+                                                           for t in opened))
         if task.status == "running" and task.progress is not None:
             st.progress(min(max(task.progress, 0.0), 1.0), text=task.note or "running")
         if task.attempts:

@@ -33,13 +33,13 @@ CELL_CHARACTERS = 160
 
 
 def queue_frame(tasks: list[Task]) -> pd.DataFrame:
-    """One row per task, in queue order: what it runs, how urgent, where it stands, who asked."""
-    columns = ["id", "title", "type", "priority", "status", "due", "attempts", "took", "created by", "cause", "note"]
+    """One row per task, in queue order: where it stands and how urgent first, then what it runs and who asked."""
+    columns = ["id", "status", "priority", "type", "title", "due", "attempts", "created by", "took", "note"]
     return pd.DataFrame([{
-        "id": t.id, "title": t.title, "type": t.type, "priority": t.priority, "status": t.status,
+        "id": t.id, "status": t.status, "priority": t.priority, "type": t.type, "title": t.title,
         "due": when(t.due_at, "%Y-%m-%d %H:%M UTC"), "attempts": f"{len(t.attempts)} of {t.max_attempts}",
-        "took": duration(t.actual_seconds) if t.actual_seconds is not None else "",
-        "created by": t.created_by, "cause": f"{t.cause.kind}: {t.cause.summary}", "note": t.note,
+        "created by": t.created_by, "took": duration(t.actual_seconds) if t.actual_seconds is not None else "",
+        "note": t.note,
     } for t in tasks], columns=columns)
 
 
@@ -82,6 +82,17 @@ def result_findings(task: Task) -> pd.DataFrame:
 
 def result_recommendations(task: Task) -> list[str]:
     return list((task.result or {}).get("recommendations", []))
+
+
+def follow_ups(settings: Settings, task_id: str) -> list[Task]:
+    """The tasks a task's findings opened (each names it as its creator)."""
+    return list_tasks(settings, created_by_prefix=f"task:{task_id}")
+
+
+def shown_params(task: Task) -> str:
+    """The parameters an operator gave, as ``key=value``; the queue's own (``_resolves``...) stay out."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sorted(task.params.items())
+                     if not k.startswith("_"))
 
 
 def task_label(task: Task) -> str:

@@ -99,7 +99,7 @@ def test_a_viewer_sees_the_queue_but_cannot_change_it(demo_workspace) -> None:
     queued = create_task(settings, procedure="cleanup", priority="critical", actor=OPERATOR)
     at = run_page(PAGE)
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert table_with(at, "cause")["id"].tolist() == [queued.id]
+    assert table_with(at, "created by")["id"].tolist() == [queued.id]
     assert not CONTROLS & {b.key for b in at.button}
     assert any("needs an operator" in c.value for c in at.caption)
     assert get_task(settings, queued.id).status == "pending" and len(list_tasks(settings)) == 1

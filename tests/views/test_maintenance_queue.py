@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -14,12 +15,15 @@ from opscore.views.maintenance_queue import (
     ANY,
     attempts_frame,
     due_time,
+    follow_ups,
     latest_health,
     procedure_labels,
     queue,
     queue_frame,
     result_figures,
     result_findings,
+    result_recommendations,
+    shown_params,
 )
 from tests.operations import queue_probes  # noqa: F401 - registers the probe procedures
 
@@ -31,7 +35,7 @@ def test_queue_frame_keeps_queue_order_and_says_who_asked(workspace, operator):
     urgent = create_task(workspace, procedure="probe_record", priority="critical", actor=operator, now=NOW + 60)
     frame = queue_frame(queue(workspace))
     assert frame["id"].tolist() == [urgent.id, low.id]
-    assert frame.loc[0, "created by"] == f"operator:{operator.name}" and frame.loc[0, "cause"].startswith("operator: ")
+    assert frame.loc[0, "created by"] == f"operator:{operator.name}" and frame.loc[0, "status"] == "pending"
     assert frame.loc[0, "attempts"] == f"0 of {workspace.task_max_attempts}" and frame.loc[1, "due"] == "2025-11-24 16:00 UTC"
     assert queue(workspace, priority="low")[0].id == low.id
     assert queue(workspace, status="success", type=ANY) == []
@@ -63,6 +67,20 @@ def test_a_health_check_result_flattens_and_becomes_the_latest_report(served, op
     assert after.task is not None and after.task.id == task.id
     assert after.section.checked_at == task.result["figures"]["checked_at"]
     assert [t.status for t in after.section.tiles] == [task.result["figures"]["checks"][c]["status"] for c in CHECKS]
+
+
+def test_findings_show_with_the_follow_ups_they_opened(workspace, operator):
+    plant = [["disk nearly full", "high", "corrective"], ["a note", "low", None]]
+    task = execute_task(workspace, create_task(workspace, procedure="probe_finder", params={"plant": plant},
+                                               actor=operator).id)
+    assert result_findings(task).to_dict("records") == [
+        {"severity": "high", "finding": "disk nearly full", "follow-up": "corrective"},
+        {"severity": "low", "finding": "a note", "follow-up": ""}]
+    assert result_recommendations(task) == ["look at the findings"]
+    opened = follow_ups(workspace, task.id)
+    assert [(t.type, t.priority, t.parent_task) for t in opened] == [("corrective", "high", task.id)]
+    # The re-check carries the finding it must clear; that is the queue's business, not a parameter to show.
+    assert "_resolves" in opened[0].params and shown_params(opened[0]) == f'plant={json.dumps(plant)}'
 
 
 def test_due_times_read_as_operators_write_them():
