@@ -44,7 +44,7 @@ def create_task() -> None:
         task = queue_tasks.create_task(
             _shared.settings(), procedure=state["new_procedure"], priority=state["new_priority"],
             type=None if state["new_type"] == ANY else state["new_type"], actor=_shared.actor(),
-            due_at=maintenance_queue.due_time(state["new_due"], time.time()))
+            due_at=queue_tasks.due_time(state["new_due"], time.time()))
     except OpscoreError as exc:
         _shared.flash("error", str(exc))
         return

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--title")
     a.add_argument("--type", choices=TASK_TYPES)
     a.add_argument("--priority", choices=PRIORITIES, default="medium")
-    a.add_argument("--due", metavar="TIME", help="in 2h, or 2026-12-02T18:00 (UTC); default now")
+    a.add_argument("--due", metavar="TIME", help="now, a delay (30m, 2h, 1d) or a time like 2026-12-02T18:00 (UTC); default now")
     a.add_argument("--depends-on", action="append", default=[], metavar="ID")
     a.add_argument("--max-attempts", type=int)
     a.add_argument("--json", action="store_true")
@@ -132,13 +132,12 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from opscore.operations.alerts import silence_end
-    from opscore.operations.tasks import create_task
+    from opscore.operations.tasks import create_task, due_time
 
     now = time.time()
     task = create_task(settings, procedure=args.procedure, params=_params(args.param), title=args.title,
                        type=args.type, priority=args.priority,
-                       due_at=silence_end(args.due, now) if args.due else None, depends_on=args.depends_on,
+                       due_at=due_time(args.due, now) if args.due else None, depends_on=args.depends_on,
                        actor=cli_actor(), max_attempts=args.max_attempts, now=now)
     print(json.dumps(task.to_dict()) if args.json else f"task {task.id} queued: {task.title} ({task.priority}, "
           f"due {when(task.due_at)})")

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
@@ -33,6 +34,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from opscore.access.actors import Actor
 from opscore.config import Settings
 from opscore.exceptions import BadInputError, ConflictError, NotFoundError
+from opscore.operations.alert_rules import parse_duration
 from opscore.operations.procedures import TASK_TYPES, get_procedure
 from opscore.store import open_store, task_attempts, task_dependencies, tasks
 
@@ -112,6 +114,23 @@ class Task:
         data.pop("lease_holder")
         data["worker"] = self.lease_holder if self.status == "running" else None
         return data
+
+
+def due_time(text: str, now: float) -> float:
+    """When a task is due: ``now``, a delay from now (``30m``, ``2h``, ``1d``) or a time (UTC unless it says)."""
+    given = text.strip().lower()
+    if given in ("", "now"):
+        return now
+    try:
+        return now + parse_duration(given.removeprefix("in "), "due")
+    except BadInputError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInputError(f"due: expected now, a delay (30m, 2h, 1d) or a time like 2026-12-03T18:00, "
+                            f"got {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def priority_rank(priority: str) -> int:

@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from opscore.config import Settings
-from opscore.exceptions import BadInputError
 from opscore.monitoring.health import health_report
-from opscore.operations.alert_rules import parse_duration
 from opscore.operations.procedures import available_procedures, get_procedure
 from opscore.operations.tasks import Task, list_tasks
 from opscore.views.formatting import duration, when
@@ -106,23 +103,6 @@ def procedure_labels() -> dict[str, str]:
         proc = get_procedure(name)
         labels[name] = f"{proc.title} ({proc.maintenance_set or 'on demand'}, {proc.task_type})"
     return labels
-
-
-def due_time(text: str, now: float) -> float:
-    """When a task is due: ``now``, a delay from now (``30m``, ``2h``, ``1d``) or a time (UTC unless it says)."""
-    given = text.strip().lower()
-    if given in ("", "now"):
-        return now
-    try:
-        return now + parse_duration(given.removeprefix("in "), "due")
-    except BadInputError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInputError(f"due: expected now, a delay (30m, 2h, 1d) or a time like 2026-12-03T18:00, "
-                            f"got {text!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def queue(settings: Settings, status: str = ANY, type: str = ANY, priority: str = ANY,  # noqa: A002

@@ -14,6 +14,7 @@ from opscore.operations.tasks import (
     Cause,
     cancel_task,
     create_task,
+    due_time,
     get_task,
     list_tasks,
     retry_task,
@@ -227,3 +228,14 @@ def test_a_viewer_cannot_change_the_queue(workspace):
         with pytest.raises(PermissionDenied, match="needs an operator"):
             change()
     assert [t.status for t in list_tasks(workspace)] == ["pending"]
+
+
+def test_due_times_read_as_operators_write_them():
+    from datetime import UTC, datetime
+
+    NOW = T0
+    assert due_time("now", NOW) == NOW and due_time("", NOW) == NOW
+    assert due_time("2h", NOW) == NOW + 7200 and due_time("in 30m", NOW) == NOW + 1800
+    assert due_time("2026-12-03T18:00", NOW) == datetime(2026, 12, 3, 18, tzinfo=UTC).timestamp()
+    with pytest.raises(BadInputError, match="due: expected now, a delay"):
+        due_time("soon", NOW)

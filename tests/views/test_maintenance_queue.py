@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-import pytest
-
-from opscore.exceptions import BadInputError
 from opscore.monitoring.health import CHECKS
 from opscore.operations.tasks import create_task
 from opscore.operations.worker import execute_task
 from opscore.views.maintenance_queue import (
     ANY,
     attempts_frame,
-    due_time,
     follow_ups,
     latest_health,
     procedure_labels,
@@ -81,14 +76,6 @@ def test_findings_show_with_the_follow_ups_they_opened(workspace, operator):
     assert [(t.type, t.priority, t.parent_task) for t in opened] == [("corrective", "high", task.id)]
     # The re-check carries the finding it must clear; that is the queue's business, not a parameter to show.
     assert "_resolves" in opened[0].params and shown_params(opened[0]) == f'plant={json.dumps(plant)}'
-
-
-def test_due_times_read_as_operators_write_them():
-    assert due_time("now", NOW) == NOW and due_time("", NOW) == NOW
-    assert due_time("2h", NOW) == NOW + 7200 and due_time("in 30m", NOW) == NOW + 1800
-    assert due_time("2026-12-03T18:00", NOW) == datetime(2026, 12, 3, 18, tzinfo=UTC).timestamp()
-    with pytest.raises(BadInputError, match="due: expected now, a delay"):
-        due_time("soon", NOW)
 
 
 def test_every_procedure_is_offered_with_its_set():
