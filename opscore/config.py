@@ -55,6 +55,10 @@ class Settings:
     drift_correction: str = "bh"
     drift_share: float = 0.5
     drift_columns: dict = field(default_factory=dict)
+    # Live drift: a window with fewer logged rows than this gets the verdict "too few rows" instead of
+    # a drift score. Distances are not corrected for sample size: at 100-200 rows a normed Wasserstein
+    # or Jensen-Shannon distance of 0.1 (their threshold) is within noise; at 300 it is about 2x it.
+    drift_min_rows: int = 300
     # Per-minute rollups (latency, refusals) outlive raw rows, but not forever: past this many days
     # they are removed too (0 keeps them), so every read over "all time" stays bounded.
     rollup_retention_days: float = 400.0

@@ -34,10 +34,15 @@ prediction.metric("Prediction drift", "—" if scored is None else ("yes" if sco
                   help="The prediction score's distribution against the holdout's")
 
 st.dataframe(view.table(), key="drift_table", column_config={
-    "p_value": st.column_config.NumberColumn("p-value", format="%.3g"),
+    "measure": st.column_config.TextColumn("statistic is", help="What the test measures"),
+    "p_value": st.column_config.TextColumn(
+        "p-value", help="Hypothesis tests (KS, chi-square, Z) only; distance tests (Wasserstein, Jensen-Shannon, "
+                        "PSI) have none: their statistic itself is held against the threshold"),
     "statistic": st.column_config.NumberColumn(format="%.4f"),
-    "threshold": st.column_config.NumberColumn(format="%.4g"),
+    "threshold": st.column_config.NumberColumn(format="%.4g", help="p-value tests: drifted below it (after the "
+                                                                    "correction); distances: drifted at or above it"),
     "missing_share_current": st.column_config.NumberColumn("missing share", format="percent"),
+    "note": st.column_config.TextColumn("note", help="Why a verdict is not a plain test result; unseen categories"),
 })
 
 columns = [*report.columns, "prediction"]

@@ -61,6 +61,8 @@ class LiveDriftReport:
     rows: int
     prediction_drift: ColumnDrift | None
     multivariate: dict | None
+    # Fewer rows than ``drift_min_rows`` (but some): every verdict is "too few rows", none drifted.
+    too_few_rows: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The ``opscore drift --json`` contract, then ``window``, ``version``, prediction and multivariate drift."""
@@ -69,6 +71,7 @@ class LiveDriftReport:
         out["version"] = self.version
         out["prediction_drift"] = self.prediction_drift.to_dict() if self.prediction_drift else None
         out["multivariate"] = self.multivariate
+        out["too_few_rows"] = bool(self.too_few_rows)
         return out
 
 
@@ -163,11 +166,24 @@ def _verdict(name: str, column: dict[str, Any], current: ColumnDelta | None, opt
     return Verdict(outcome=outcome, unseen=unseen, **common)
 
 
-def compare(profile: dict[str, Any], sums: WindowSums, options: DriftOptions) -> tuple[DriftReport, ColumnDrift | None]:
-    """Every profile column's verdict on the window's rollup sums, and the prediction score's."""
+def too_few_rows_reason(rows: int, min_rows: int) -> str:
+    return f"too few rows: {rows:,} in the window, a verdict needs at least {min_rows:,}"
+
+
+def compare(profile: dict[str, Any], sums: WindowSums, options: DriftOptions,
+            min_rows: int = 0) -> tuple[DriftReport, ColumnDrift | None]:
+    """Every profile column's verdict on the window's rollup sums, and the prediction score's.
+
+    With fewer than ``min_rows`` rows (but some), the statistics are still computed and shown, but
+    every verdict is "too few rows": not drifted, and out of the multiple-testing family.
+    """
     columns = profile.get("columns", {})
     verdicts = {name: _verdict(name, column, sums.columns.get((FEATURE, name)), options)
                 for name, column in columns.items()}
+    rows = _rows(sums)
+    small = 0 < rows < min_rows
+    if small:
+        verdicts = {name: _too_few(v, rows, min_rows) for name, v in verdicts.items()}
     family = [v for v in verdicts.values() if v.in_correction_family]
     factor = correction_factor([v.outcome.p_value for v in family], [v.threshold.value for v in family],
                                options.correction)
@@ -177,8 +193,14 @@ def compare(profile: dict[str, Any], sums: WindowSums, options: DriftOptions) ->
     if profile.get("prediction"):
         score = _verdict("prediction", profile["prediction"], sums.columns.get((PREDICTION, "score")),
                          DriftOptions(correction=options.correction, drift_share=options.drift_share))
-        prediction = score.finish(1.0)
+        prediction = (_too_few(score, rows, min_rows) if small else score).finish(1.0)
     return report, prediction
+
+
+def _too_few(verdict: Verdict, rows: int, min_rows: int) -> Verdict:
+    if verdict.settled is not None and verdict.reason:  # already a verdict with its own reason (e.g. all missing)
+        return verdict
+    return replace(verdict, settled=False, reason=too_few_rows_reason(rows, min_rows))
 
 
 def _rows(sums: WindowSums) -> int:
@@ -211,10 +233,12 @@ def _live_reports(settings: Settings, start: float, end: float, every: float, ve
     if total and len(windows) > 1:
         windows, spans = [*windows, _added(windows)], [*spans, (start, end)]
     reports = []
+    min_rows = max(0, int(settings.drift_min_rows))
     for (w_start, w_end), sums in zip(spans, windows, strict=True):
-        report, prediction = compare(reference.profile, sums, options)
-        reports.append(LiveDriftReport(report, chosen, w_start, w_end, _rows(sums), prediction,
-                                       _multivariate(reference, sums)))
+        report, prediction = compare(reference.profile, sums, options, min_rows)
+        rows = _rows(sums)
+        reports.append(LiveDriftReport(report, chosen, w_start, w_end, rows, prediction,
+                                       _multivariate(reference, sums), too_few_rows=0 < rows < min_rows))
     return reports
 
 

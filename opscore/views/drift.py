@@ -31,7 +31,19 @@ from opscore.store import open_store
 from opscore.views.sources import DEFAULT_SOURCE, TrafficSource, traffic_source
 from opscore.views.windows import Window, resolve_window
 
-TABLE_COLUMNS = ["type", "test", "statistic", "threshold", "p_value", "drifted", "missing_share_current"]
+TABLE_COLUMNS = ["type", "test", "measure", "statistic", "threshold", "p_value", "drifted", "missing_share_current",
+                 "note"]
+# What each test's statistic is; distance tests (Wasserstein, Jensen-Shannon, PSI) have no p-value:
+# their statistic itself is held against the threshold.
+MEASURES = {"ks": "KS statistic D", "chisquare": "chi-square statistic", "z": "Z statistic",
+            "wasserstein": "normed Wasserstein distance", "jensenshannon": "Jensen-Shannon distance",
+            "psi": "population stability index"}
+NO_P_VALUE = "—"
+
+
+def p_value_text(p_value: float | None) -> str:
+    """A p-value as the table shows it; a dash for tests that give none (distances)."""
+    return NO_P_VALUE if p_value is None or p_value != p_value else f"{p_value:.3g}"
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,28 @@ class DriftPage:
     markers: list[ProductionChange]
 
     def table(self) -> pd.DataFrame:
-        """One row per column, drifted first, as the page's sortable table."""
-        frame = self.drift.report.to_df()[TABLE_COLUMNS]
-        return frame.sort_values(["drifted", "column"], ascending=[False, True]) if not frame.empty else frame
+        """One row per column, drifted first, as the page's sortable table.
+
+        ``measure`` names the statistic; ``p_value`` is text, a dash for distance tests (which have
+        none), so no cell reads "None"; ``note`` is the verdict's reason or the unseen categories.
+        """
+        frame = self.drift.report.to_df()
+        if frame.empty:
+            return pd.DataFrame(columns=TABLE_COLUMNS)
+        frame = frame.assign(
+            measure=[MEASURES.get(test, test) for test in frame["test"]],
+            p_value=[p_value_text(None if pd.isna(p) else float(p)) for p in frame["p_value"]],
+            note=[_note(reason, unseen) for reason, unseen in zip(frame["reason"], frame["unseen_categories"],
+                                                                   strict=True)],
+        )[TABLE_COLUMNS]
+        return frame.sort_values(["drifted", "column"], ascending=[False, True])
+
+
+def _note(reason: object, unseen: object) -> str:
+    parts = [str(reason)] if isinstance(reason, str) and reason else []
+    if isinstance(unseen, list | tuple) and unseen:
+        parts.append("unseen: " + ", ".join(map(str, unseen)))
+    return "; ".join(parts)
 
 
 def _every(seconds: float) -> float:

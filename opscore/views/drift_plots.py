@@ -47,14 +47,19 @@ def drift_heatmap(reports: Sequence[LiveDriftReport], markers: Sequence[Producti
     """Each column's statistic over its threshold per window (≥ 1 drifted for distance tests), with production moves.
 
     p-value tests (KS, chi-square, Z) are drawn as threshold over p-value, so ≥ 1 is drifted for them too.
+    Windows with too few rows (``drift_min_rows``) get no score: a grey column that says so.
     """
-    title = "Drift score per column and window (statistic over threshold; 1 or more is drifted)"
+    title = "Drift score per column and window (statistic over threshold; 1 or more is drifted; grey: too few rows)"
     shown = [r for r in reports if r.rows]
     if not shown:
         return empty_figure(title, "No traffic logged in these windows", TIME_AXIS, "column")
     columns = list(shown[0].report.columns)
     z = np.full((len(columns), len(shown)), np.nan)
+    small = np.full((len(columns), len(shown)), np.nan)
     for j, report in enumerate(shown):
+        if report.too_few_rows:
+            small[:, j] = 1.0
+            continue
         for i, name in enumerate(columns):
             column = report.report.columns.get(name)
             if column is None:
@@ -67,8 +72,15 @@ def drift_heatmap(reports: Sequence[LiveDriftReport], markers: Sequence[Producti
     fig = go.Figure(go.Heatmap(
         x=x, y=columns, z=np.minimum(z, 10.0), zmin=0, zmax=2, colorscale=[[0, "#f7f7f7"], [0.5, "#fdd49e"],
                                                                          [1, "#d7301f"]],
-        colorbar={"title": "score"}, hovertemplate="%{y} at %{x}: %{z:.2f}<extra></extra>",
+        colorbar={"title": "score"}, hovertemplate="%{y} at %{x}: %{z:.2f}<extra></extra>", name="drift score",
     ))
+    if not np.isnan(small).all():
+        rows = np.array([[r.rows for r in shown]] * len(columns))
+        fig.add_trace(go.Heatmap(
+            x=x, y=columns, z=small, zmin=0, zmax=1, colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], showscale=False,
+            customdata=rows, name="too few rows",
+            hovertemplate="%{y} at %{x}: too few rows (%{customdata}) for a verdict<extra></extra>",
+        ))
     _add_markers(fig, markers, x.min(), x.max())
     return _layout(fig, title, TIME_AXIS, "column", height=max(380, 28 * len(columns) + 160))
 

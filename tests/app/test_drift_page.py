@@ -10,9 +10,13 @@ def test_drift_page_shows_the_verdict_table_and_charts(demo_workspace):
     assert metrics["Dataset drift"] in {"yes", "no"}
     assert metrics["Drifted columns"].endswith("of 11")
     table = at.dataframe[0].value
-    assert list(table.columns) == ["type", "test", "statistic", "threshold", "p_value", "drifted",
-                                   "missing_share_current"]
+    assert list(table.columns) == ["type", "test", "measure", "statistic", "threshold", "p_value", "drifted",
+                                   "missing_share_current", "note"]
     assert len(table) == 11
+    # Distance tests show a dash, never "None"; hypothesis tests their p-value.
+    distance = table["test"].isin(["wasserstein", "jensenshannon", "psi"])
+    assert set(table.loc[distance, "p_value"]) <= {"—"}
+    assert all(0 <= float(p) <= 1 for p in table.loc[~distance, "p_value"])
     assert len(at.get("plotly_chart")) == 6
     at.selectbox(key="drift_column").set_value("prediction").run()
     assert not at.exception

@@ -164,18 +164,23 @@ def test_measured_from_the_store_with_probabilities_and_the_labelled_share(serve
     assert table["labelled"].sum() == 60 and table["predictions"].sum() == 120
 
 
-def test_resampled_auc_is_the_auc_of_the_resampled_rows_ties_included():
-    from opscore.monitoring.accuracy import ResampledAUC, _auc
+def test_auc_and_f1_intervals_agree_with_a_bootstrap_over_rows():
+    from opscore.monitoring.accuracy import _auc, _binary_f1, bootstrap_interval, delong_interval, f1_interval
 
     rng = np.random.default_rng(8)
-    scores = rng.integers(0, 40, 3_000) / 40  # many ties, as rounded probabilities give
     positive = rng.random(3_000) < 0.3
-    fast = ResampledAUC(scores, positive)
-    assert fast(np.arange(3_000)) == pytest.approx(roc_auc_score(positive, scores), abs=1e-12)
-    for size in (3_000, 500):
-        idx = rng.integers(0, 3_000, size)
-        assert fast(idx) == pytest.approx(_auc(scores[idx], positive[idx]), abs=1e-12)
-    assert np.isnan(fast(np.flatnonzero(positive)))
+    scores = np.round(np.clip(rng.normal(0.4 + 0.3 * positive, 0.2), 0, 1), 2)  # rounded: many ties
+    predicted = scores > 0.5
+    auc, f1 = _auc(scores, positive), _binary_f1(predicted, positive)
+    slow_auc = bootstrap_interval(lambda idx: _auc(scores[idx], positive[idx]), 3_000, auc, rng, resamples=400)
+    slow_f1 = bootstrap_interval(lambda idx: _binary_f1(predicted[idx], positive[idx]), 3_000, f1, rng, resamples=400)
+    fast_auc = delong_interval(scores, positive)
+    fast_f1 = f1_interval(int(np.sum(predicted & positive)), int(np.sum(predicted & ~positive)),
+                          int(np.sum(~predicted & positive)), 3_000, f1, rng, resamples=400)
+    for (low, high), (slow_low, slow_high), estimate in ((fast_auc, slow_auc, auc), (fast_f1, slow_f1, f1)):
+        assert low < estimate < high
+        assert (high - low) == pytest.approx(slow_high - slow_low, rel=0.2)
+    assert np.isnan(delong_interval(scores[:1], positive[:1])[0])
 
 
 def test_the_labelled_shares_denominator_from_the_rollups_is_the_count_of_rows(served):

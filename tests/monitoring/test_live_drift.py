@@ -172,3 +172,22 @@ def test_drift_over_time_and_distribution_and_multivariate_read_the_same_rollups
         ld.live_drift(live, start, end, version="v9")
     with pytest.raises(NotFoundError, match="no column"):
         ld.column_distribution(live, "v1", "nope", start, end)
+
+
+def test_a_window_with_too_few_rows_gets_that_verdict_not_a_drift_score(live):
+    from opscore.config import replace
+
+    start = time.time() - 1
+    _score(live, 40, seed=24, shift=1.0)  # a handful of rows from a shifted population
+    end = time.time() + 1
+    judged = ld.live_drift(replace(live, drift_min_rows=0), start, end)
+    assert judged.report.drifted_columns and not judged.too_few_rows  # what the few rows alone would say
+    small = ld.live_drift(live, start, end)  # drift_min_rows = 300 by default
+    assert small.too_few_rows and small.rows == 40
+    assert small.report.drifted_columns == [] and not small.report.dataset_drift
+    reasons = {c.reason for c in small.report.columns.values()}
+    assert reasons == {ld.too_few_rows_reason(40, 300)}
+    assert small.prediction_drift is not None and not small.prediction_drift.drifted
+    assert small.to_dict()["too_few_rows"] is True
+    # The statistics are still there to look at, the same as when judged.
+    assert [c.statistic for c in small.report.columns.values()] == [c.statistic for c in judged.report.columns.values()]

@@ -46,3 +46,14 @@ def test_the_page_reads_only_the_chosen_traffic_source(served):
     assert batch.drift.report.to_dict() != api.drift.report.to_dict()
     assert batch.drift.report.to_dict() == live_drift(served, batch.window.start, batch.window.end, version="v1",
                                                       source="batch").report.to_dict()
+
+
+def test_distance_tests_show_a_dash_and_their_statistics_name_never_none(served):
+    table = drift_page(served, "Last 24 hours").table()
+    distance = table["test"].isin(["wasserstein", "jensenshannon", "psi"])
+    assert distance.any()  # 1,200 reference rows: Wasserstein and Jensen-Shannon
+    assert set(table.loc[distance, "p_value"]) == {"—"}
+    assert set(table.loc[distance, "measure"]) <= {"normed Wasserstein distance", "Jensen-Shannon distance",
+                                                   "population stability index"}
+    assert all(0 <= float(p) <= 1 for p in table.loc[~distance, "p_value"])
+    assert "None" not in table.astype(str).to_numpy()

@@ -31,8 +31,11 @@ def test_categorical_bars_are_named_by_category():
 
 
 def test_heatmap_has_a_cell_per_column_and_window_with_traffic(served):
+    from opscore.config import replace
+
     now = time.time() + 60
-    reports = drift_over_time(served, bucket_of(now - 3 * 3600), now, 3600, version="v1")
+    enough = replace(served, drift_min_rows=100)  # the fixture's 120 rows are enough for a verdict here
+    reports = drift_over_time(enough, bucket_of(now - 3 * 3600), now, 3600, version="v1")
     fig = drift_heatmap(reports)
     heat = fig.data[0]
     with_traffic = [r for r in reports if r.rows]
@@ -69,3 +72,15 @@ def test_quality_figure_has_a_line_per_column(served):
     assert {trace.name for trace in fig.data} == set(frame["column"])
     income = next(t for t in fig.data if t.name == "annual_income")
     assert list(income.y) == list(frame[(frame["column"] == "annual_income") & (frame["rows"] > 0)]["missing_share"])
+
+
+def test_windows_with_too_few_rows_are_grey_in_the_heatmap_not_a_score(served):
+    now = time.time() + 60
+    reports = drift_over_time(served, bucket_of(now - 3 * 3600), now, 3600, version="v1")  # 120 rows < 300
+    busy = [r for r in reports if r.rows]
+    assert busy and all(r.too_few_rows for r in busy)
+    fig = drift_heatmap(reports)
+    score, grey = fig.data
+    assert np.isnan(np.array(score.z, dtype=float)).all()
+    assert grey.name == "too few rows" and np.nansum(np.array(grey.z, dtype=float)) == len(busy) * len(grey.y)
+    assert "too few rows" in grey.hovertemplate and grey.customdata[0][-1] == busy[-1].rows
