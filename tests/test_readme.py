@@ -45,6 +45,7 @@ USED_WITHOUT_IMPORT = {
     "psycopg": r"postgresql\+psycopg",
     "pyyaml": r"^\s*(import|from) yaml\b",
     "pytest-timeout": r"^timeout = ",
+    "pytest-xdist": r"pytest -n \d+",
     "ruff": r"\bruff\b.*check",
 }
 
@@ -61,7 +62,7 @@ def _sources(*places: str) -> str:
 def test_every_dependency_is_used_where_it_is_declared_for():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = _sources("opscore", "pages", "dashboard.py")
-    development = _sources("tests", "pyproject.toml", "bench") + runtime
+    development = _sources("tests", "pyproject.toml", "bench", ".ci/run") + runtime
     for requirements, code in ((project["dependencies"], runtime),
                                (project["optional-dependencies"]["dev"], development),
                                (project["optional-dependencies"]["postgres"], development)):
