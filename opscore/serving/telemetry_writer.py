@@ -102,6 +102,9 @@ class PredictionRecord:
     # Rows of the request this record opens; 0 for a request's later rows. The request's latency is
     # counted once, with its opening row, so a 64-row request is one request of 64 rows.
     request_rows: int = 1
+    # The deployment that routed the request and the role of the version that answered it.
+    deployment_id: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +455,7 @@ def _rows_and_rollups(batch: list[PredictionRecord]) -> tuple[list[dict[str, Any
             "latency_ms": latency, "status": r.status, "features": _dumps(r.features),
             "prediction": None if r.prediction is None else _dumps(r.prediction),
             "probability": r.probability, "error": r.error, "request_rows": r.request_rows,
+            "deployment_id": r.deployment_id, "role": r.role,
         })
         key = (int(r.at // 60), r.version_id, r.source)
         entry = rollups.get(key)
