@@ -438,6 +438,11 @@ def tick(settings: Settings, now: float | None = None) -> list[str]:
     if found.strategy == "canary":
         candidate = _figures(store, found.version_id, last, now, found.id, CANDIDATE)
         production = _figures(store, found.baseline_version, last, now, found.id, PRODUCTION)
+        if not production["requests"]:
+            # At 100 % production answers nobody: judge against its figures from the last interval it served.
+            earlier = [a["production"] for a in found.analyses if a["production"].get("requests")]
+            if earlier:
+                production = {**earlier[-1], "from_earlier_interval": True}
     else:  # blue-green: the new production against the baseline's interval before the switch
         candidate = _figures(store, found.version_id, last, now, None)
         baseline = found.stages.get("production", {}).get("baseline")

@@ -23,6 +23,9 @@ class SlowModel(ClassifierMixin, BaseEstimator):
     def feature_names_in_(self) -> Any:
         return self.inner.feature_names_in_
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
     def fit(self, x: Any, y: Any) -> SlowModel:
         self.inner.fit(x, y)
         return self
