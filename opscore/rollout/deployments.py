@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select, update
+from threadpoolctl import threadpool_limits
 
 from opscore.access.actors import SYSTEM, Actor
 from opscore.config import Settings
@@ -215,20 +216,26 @@ def _testing(settings: Settings, version_id: str, baseline: str) -> dict[str, An
 
 
 def _benchmark(settings: Settings, candidate: registry.VersionInfo, production: registry.VersionInfo) -> dict[str, Any]:
-    """Median time of both models on the same rows (the candidate's input example, repeated)."""
+    """Median time of both models on the same rows (the candidate's input example, repeated).
+
+    Runs alternate between the two and native thread pools are held to one thread, as serving holds
+    them, so a busy machine slows both alike instead of whichever ran second.
+    """
     example = artifacts.read_document(settings.model_store_path, candidate.version_id, "input_example.json")
     records = (example * (_BENCHMARK_ROWS // max(1, len(example)) + 1))[:_BENCHMARK_ROWS]
-    timings = {}
+    models = {}
     for role, info in (("candidate", candidate), ("production", production)):
-        model = registry.load_version_model(settings, info)
-        frame = validate_records(info.feature_schema, records).frame
-        model.predict(frame)  # warm
-        runs = []
+        models[role] = (registry.load_version_model(settings, info), validate_records(info.feature_schema, records).frame)
+    runs: dict[str, list[float]] = {"candidate": [], "production": []}
+    with threadpool_limits(limits=1):
+        for model, frame in models.values():
+            model.predict(frame)  # warm
         for _ in range(_BENCHMARK_REPEATS):
-            started = time.perf_counter()
-            model.predict(frame)
-            runs.append((time.perf_counter() - started) * 1000)
-        timings[role] = float(np.median(runs))
+            for role, (model, frame) in models.items():
+                started = time.perf_counter()
+                model.predict(frame)
+                runs[role].append((time.perf_counter() - started) * 1000)
+    timings = {role: float(np.median(values)) for role, values in runs.items()}
     return {"rows": _BENCHMARK_ROWS, "candidate_ms": timings["candidate"], "production_ms": timings["production"],
             "ratio": timings["candidate"] / max(timings["production"], 1e-6)}
 
