@@ -775,6 +775,7 @@ def _routing_brief(serving: _Serving) -> dict[str, Any]:
     shadower = serving.shadower
     return {
         "generation": route.generation if route else 0,
+        "applied_at": route.applied_at if route else None,
         "split": route.split.to_dict() if route else None,
         "last_error": serving.routing.last_error if serving.routing else None,
         "shadow": {"submitted": shadower.submitted, "dropped": shadower.dropped, "backlog": shadower.backlog,

@@ -382,7 +382,9 @@ class TelemetryWriter:
         deltas.refusals = dict(refused)
         deltas.rejected_cells = dict(cells)
         if self._planner is not None:
-            deltas.features = self._planner.deltas(batch)
+            # A shadow copy carries the features of the production row it copies: counting them twice
+            # would only double the cost (the shadow report compares the answers row by row).
+            deltas.features = self._planner.deltas([r for r in batch if r.source != "shadow"])
         return rows, deltas
 
     def _write_batch(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int],
