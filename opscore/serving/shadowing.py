@@ -6,8 +6,9 @@ interpreter lock stalls every request thread behind it) takes
 whatever has queued for a version and scores it in one model call, so a shadow at 100 % of traffic costs
 one extra call per batch rather than per request. When the queue is full the copy is dropped and
 counted (``dropped``): the shadow may miss rows, the caller never waits for it. Shadow answers are
-logged with the request id ``"<id>:shadow"``, source and role ``shadow``, so the shadow report joins
-them to production's answers row by row.
+logged with the request id ``"<id>:shadow"``, source and role ``shadow`` and without features (the
+production row of the same request holds them), so the shadow report joins them to production's
+answers row by row.
 """
 
 from __future__ import annotations
@@ -152,13 +153,14 @@ class Shadower:
         self.scored += len(instances)
         if self._writer is None:
             return
-        at, names, start = time.time(), version.schema.names, 0
+        at, start = time.time(), 0
         for copy in batch:
             stop = start + len(copy.instances)
             part = type(scores)(scores.predictions[start:stop],
                                 scores.probabilities[start:stop] if scores.probabilities is not None else None,
                                 scores.classes)
-            features = [{name: row.get(name) for name in names} for row in copy.instances]
+            # The features are the production row's (same request id but the suffix): logged once, there.
+            features = [{} for _ in copy.instances]
             self._writer.submit_many(request_records(
                 version.version_id, features, part, source=SHADOW_SOURCE, latency_ms=latency_ms,
                 request_ids=[f"{rid}{SHADOW_SUFFIX}" for rid in copy.request_ids], at=at,
