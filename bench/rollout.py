@@ -131,7 +131,7 @@ Two real `opscore serve` processes on copies of one workspace (the default ensem
 a second one trained on another sample as the candidate), single-row `/predict` requests at
 concurrency {CONCURRENCY} from bench/serving.py's load process; {ROUNDS} alternating rounds, median shown.
 In one, a shadow deployment copies every request to the candidate (scored off the caller's path by
-one thread, in batches of what queued within {GATHER * 1000:.0f} ms). Load average at the start:
+a child process, in batches of what queued within {GATHER * 1000:.0f} ms). Load average at the start:
 {results['load_at_start']:.1f}, at the end: {os.getloadavg()[0]:.1f}.
 
 {table}
@@ -139,7 +139,9 @@ one thread, in batches of what queued within {GATHER * 1000:.0f} ms). Load avera
 - p95 for callers with the shadow at 100 % is **{ratio:.2f}×** that without (target ≤ {TARGET}×: {verdict});
   throughput {on['rps'] / off['rps']:.2f}× of the unshadowed server.
 - Shadow copies: {shadow['submitted']:,} queued, {shadow['scored']:,} rows scored, **{shadow['dropped']:,} dropped**
-  (queue full); a dropped copy is counted (`opscore_shadow_dropped_total`), the caller never waits for it.
+  for a full queue (counted in `opscore_shadow_dropped_total`; the caller never waits for a copy).
+- What is left of the cost is CPU: the shadow's model calls run in a child process, but a 100 % shadow
+  doubles the model work on the same cores, and this machine's two were shared with other work.
 - Two replicas on one store (SQLite here) applied a new routing generation **{replicas['gap_s'] * 1000:.0f} ms**
   apart (each polls every `alias_poll_seconds` = {Settings().alias_poll_seconds:g} s; target ≤ 1 s).
 """

@@ -237,7 +237,7 @@ class _Serving:
         if self.settings.telemetry:
             self.writer = TelemetryWriter(self.settings, self.store).start()
         self.routing = RoutingFollower(self.settings, load=self.production.get)
-        self.shadower = Shadower(self.writer)
+        self.shadower = Shadower(self.writer, settings=self.settings)
         if self.settings.batching:
             self.batcher = MicroBatcher(self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000,
                                         observe=self.metrics.observe_batch)
