@@ -26,6 +26,7 @@ PAGES = {
     ],
     "Models": [
         st.Page("pages/versions.py", title="Versions", icon=":material/history:"),
+        st.Page("pages/deployments.py", title="Deployments", icon=":material/alt_route:"),
     ],
     "Operations": [
         st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),

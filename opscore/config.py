@@ -143,6 +143,26 @@ class Settings:
     # override ``cron``, ``enabled``, ``misfire_policy`` (run_once_late or skip) and ``grace_seconds``.
     schedule_timezone: str = "UTC"
     schedules: dict = field(default_factory=dict)
+    # Safe rollouts: canary weight steps (percent), the analysis interval, how many failed checks roll
+    # back, and what a check allows the candidate against production over the same interval: p95 up to
+    # deploy_p95_ratio times production's (or deploy_p95_slack_ms more, whichever is larger), an error
+    # rate up to deploy_error_margin above, accuracy (where labels arrived) down to deploy_accuracy_drop
+    # below. A check with fewer than deploy_min_requests candidate requests waits. The testing stage
+    # allows holdout metrics down to deploy_holdout_tolerance below production's and a benchmark up to
+    # deploy_benchmark_ratio times production's time on the same rows. Shadow staging lasts
+    # deploy_shadow_seconds; `opscore serve` advances deployments every deploy_tick_seconds (0: never).
+    deploy_weights: list = field(default_factory=lambda: [5, 25, 50, 100])
+    deploy_interval_seconds: float = 60.0
+    deploy_failed_checks: int = 3
+    deploy_p95_ratio: float = 1.5
+    deploy_p95_slack_ms: float = 10.0
+    deploy_error_margin: float = 0.01
+    deploy_accuracy_drop: float = 0.05
+    deploy_min_requests: int = 20
+    deploy_holdout_tolerance: float = 0.02
+    deploy_benchmark_ratio: float = 3.0
+    deploy_shadow_seconds: float = 600.0
+    deploy_tick_seconds: float = 1.0
 
     @property
     def model_store_path(self) -> Path:

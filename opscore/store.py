@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from opscore.config import Settings
 from opscore.exceptions import IntegrityError, StoreUnavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -129,6 +129,10 @@ predictions = Table(
     # figures (latency percentiles, requests per second) count opening rows only, so a 64-row request
     # is one request and 64 rows. Rows logged before schema 2 read as requests of one row.
     Column("request_rows", Integer, nullable=False, server_default=text("1")),
+    # The deployment routing this row's request and the role of the version that answered it
+    # (production, candidate or shadow); NULL outside a deployment and on rows logged before schema 3.
+    Column("deployment_id", String(32)),
+    Column("role", String(16)),
     Index("ix_predictions_request_id", "request_id", unique=True),
     Index("ix_predictions_at", "at"),
     Index("ix_predictions_version_at", "version_id", "at"),
@@ -441,6 +445,67 @@ schedule_overrides = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Safe rollouts: one row per deployment of a candidate version (its strategy, where the pipeline is,
+# each stage's result and figures as JSON, why it ended), each canary analysis with its figures, and
+# each blue-green switch. ``routing`` holds the split every replica follows: one row per scope, its
+# generation bumped on every change, as the aliases' is.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(64), nullable=False),
+    Column("baseline_version", String(64)),
+    Column("strategy", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("step", Integer, nullable=False, default=0),
+    Column("weights", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("failed_checks", Integer, nullable=False, default=0),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("step_started_at", Float),
+    Column("ended_at", Float),
+    Column("stages", Text, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_deployments_status", "status"),
+)
+
+deployment_analyses = Table(
+    "deployment_analyses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("figures", Text, nullable=False),
+    Index("ix_deployment_analyses_deployment", "deployment_id", "at"),
+)
+
+deployment_switches = Table(
+    "deployment_switches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("from_version", String(64)),
+    Column("to_version", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+routing = Table(
+    "routing",
+    metadata,
+    Column("scope", String(32), primary_key=True),
+    Column("split", Text, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 ALIASES = ("production", "candidate")
 
 
@@ -611,4 +676,11 @@ def _to_3(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
-_MIGRATIONS = {2: _to_2, 3: _to_3}
+def _to_4(conn: Connection) -> None:
+    """Which deployment routed each logged prediction and the role that answered (nullable: old rows stay
+    readable); the deployment tables are new and need no migration."""
+    _add_column(conn, predictions, "deployment_id")
+    _add_column(conn, predictions, "role")
+
+
+_MIGRATIONS = {2: _to_2, 3: _to_3, 4: _to_4}

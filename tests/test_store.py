@@ -62,6 +62,8 @@ def _as_schema_1(store) -> None:
         conn.execute(text("ALTER TABLE predictions DROP COLUMN request_rows"))
         conn.execute(text("ALTER TABLE latency_rollups DROP COLUMN row_count"))
         conn.execute(text("ALTER TABLE latency_rollups DROP COLUMN row_errors"))
+        conn.execute(text("ALTER TABLE predictions DROP COLUMN deployment_id"))
+        conn.execute(text("ALTER TABLE predictions DROP COLUMN role"))
         conn.execute(update(schema_info).values(value="1"))
 
 
@@ -88,7 +90,7 @@ def test_a_schema_1_workspace_is_migrated_and_its_history_kept(any_workspace):
         columns = {c["name"] for c in inspect(conn).get_columns("latency_rollups")}
         indexes = {i["name"] for i in inspect(conn).get_indexes("predictions")}
         tables = set(inspect(conn).get_table_names())
-    assert int(version) == SCHEMA_VERSION == 3
+    assert int(version) == SCHEMA_VERSION == 4
     assert {"row_count", "row_errors"} <= columns and {"ix_predictions_source_at", "ix_predictions_labelled"} <= indexes
     assert "estimate_rollups" in tables
     # Before schema 2 every row was counted as a request: the migrated history reads that way.
@@ -108,3 +110,31 @@ def test_a_schema_1_workspace_is_migrated_and_its_history_kept(any_workspace):
     assert telemetry_queries.refusal_series(store, start, start + 60)["count"].tolist() == [1]
     dispose_stores()
     open_store(any_workspace)  # a second start finds nothing left to migrate
+
+
+def test_a_schema_2_workspace_gains_the_deployment_columns_and_keeps_its_rows(any_workspace):
+    from opscore.serving.telemetry_writer import PredictionRecord, TelemetryWriter
+
+    writer = TelemetryWriter(any_workspace)
+    writer.submit_many([PredictionRecord(f"old-{i}", time.time(), "v1", "api", 4.0, "ok", {"age": 40}, 1, 0.5)
+                        for i in range(5)])
+    assert writer.flush(30)
+    with open_store(any_workspace).write() as conn:
+        conn.execute(text("ALTER TABLE predictions DROP COLUMN deployment_id"))
+        conn.execute(text("ALTER TABLE predictions DROP COLUMN role"))
+        conn.execute(update(schema_info).values(value="2"))
+    dispose_stores()
+
+    store = open_store(any_workspace)
+    with store.read() as conn:
+        version = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "schema_version")).scalar()
+        rows = conn.execute(text("SELECT request_id, deployment_id, role FROM predictions ORDER BY request_id")).all()
+    assert int(version) == SCHEMA_VERSION
+    assert [tuple(r) for r in rows] == [(f"old-{i}", None, None) for i in range(5)]
+    writer = TelemetryWriter(any_workspace)
+    writer.submit(PredictionRecord("new", time.time(), "v2", "api", 4.0, "ok", {"age": 40}, 1, 0.5,
+                                   deployment_id="d-1", role="candidate"))
+    assert writer.flush(30)
+    with store.read() as conn:
+        assert tuple(conn.execute(text("SELECT deployment_id, role FROM predictions WHERE request_id = 'new'")).one()) \
+            == ("d-1", "candidate")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from opscore.cli import alerts as cli_alerts
 from opscore.cli import backups as cli_backups
+from opscore.cli import deploy as cli_deploy
 from opscore.cli import health as cli_health
 from opscore.cli import maintenance as cli_maintenance
 from opscore.cli import models as cli_models
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each command group keeps its parser beside its commands.
     for group in (cli_models, cli_serving, cli_workspace, cli_scoring, cli_monitoring, cli_health, cli_tokens,
-                  cli_backups, cli_alerts, cli_tasks, cli_maintenance):
+                  cli_backups, cli_alerts, cli_tasks, cli_maintenance, cli_deploy):
         group.register(sub)
     return parser
 

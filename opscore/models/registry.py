@@ -425,8 +425,12 @@ def set_candidate(settings: Settings, version_id: str, actor: Actor, reason: str
     return move_alias(settings, version_id, actor, reason, alias="candidate", action="candidate", **links)
 
 
-def clear_candidate(settings: Settings, actor: Actor, reason: str, clock: Clock = time.time) -> LedgerEntry | None:
-    """Discard the candidate (the version stays in the registry; only the alias is cleared)."""
+def clear_candidate(settings: Settings, actor: Actor, reason: str, clock: Clock = time.time,
+                    action: str = "discard") -> LedgerEntry | None:
+    """Discard the candidate (the version stays in the registry; only the alias is cleared).
+
+    ``action`` names the move in the ledger: a canary that failed its analysis is a ``rollback``.
+    """
     actor.require_operator("discarding the candidate")
     store = open_store(settings)
     with store.write() as conn:
@@ -439,10 +443,10 @@ def clear_candidate(settings: Settings, actor: Actor, reason: str, clock: Clock 
             update(aliases).where(aliases.c.name == "candidate").values(version_id=None, updated_at=now, generation=row.generation + 1)
         )
         entry_id = conn.execute(
-            insert(ledger).values(at=now, alias="candidate", action="discard", from_version=row.version_id,
+            insert(ledger).values(at=now, alias="candidate", action=action, from_version=row.version_id,
                                   to_version=None, actor=str(actor), reason=reason or "discarded")
         ).inserted_primary_key[0]
-    return LedgerEntry(entry_id, now, "candidate", "discard", row.version_id, None, str(actor), reason or "discarded")
+    return LedgerEntry(entry_id, now, "candidate", action, row.version_id, None, str(actor), reason or "discarded")
 
 
 def erase_everything(conn: Connection) -> None:

@@ -113,6 +113,14 @@ class MicroBatcher:
                     self._arriving -= 1
                     self._cond.notify()
 
+    def leave(self, arrival: Arrival) -> None:
+        """The request on its way goes to another batcher (routing chose another version): stop waiting for it."""
+        with self._cond:
+            if not arrival.queued:
+                arrival.queued = True
+                self._arriving -= 1
+                self._cond.notify()
+
     async def predict(self, version: Predicts, records: list[Any], arrival: Arrival | None = None) -> BatchOutcome:
         """Validate ``records`` against ``version`` and score them in whatever batch forms.
 

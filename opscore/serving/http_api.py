@@ -45,9 +45,14 @@ from opscore.operations import tasks as task_queue
 from opscore.operations.alert_evaluator import AlertEvaluator
 from opscore.operations.procedures import available_procedures, get_procedure
 from opscore.operations.worker import TaskWorker, tick_hooks
+from opscore.rollout import deployments
+from opscore.rollout.deployments import DeploymentTicker
+from opscore.rollout.routing import CANDIDATE, PRODUCTION, RoutingFollower
+from opscore.rollout.shadow_report import shadow_report
 from opscore.serving.batching import Arrival, MicroBatcher
 from opscore.serving.feedback import record_feedback
 from opscore.serving.predictor import LoadedVersion, ProductionModel, Scores, request_records, single_threaded
+from opscore.serving.shadowing import Shadower
 from opscore.serving.telemetry_writer import (
     INVALID_ROWS,
     MALFORMED_BODY,
@@ -59,6 +64,8 @@ from opscore.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
+# A caller's key for sticky routing (a user id, say): the same key always meets the same version.
+ROUTING_KEY_HEADER = "x-routing-key"
 # Requests with more rows than this are validated off the event loop so they cannot stall others.
 _VALIDATE_INLINE_ROWS = 64
 _MAX_LISTED_PROBLEMS = 200
@@ -124,6 +131,14 @@ class SilenceBody(BaseModel):
     ends_at: float = Field(description="when it ends (Unix time, seconds)")
 
 
+class DeploymentBody(BaseModel):
+    version: str = Field(description="the registered version to deploy")
+    strategy: str = Field(description="shadow, canary or blue-green")
+    options: dict[str, Any] = Field(default_factory=dict, description=(
+        "overrides of the deploy_* settings: weights (percent steps), interval_seconds, failed_checks, p95_ratio, "
+        "p95_slack_ms, error_margin, accuracy_drop, min_requests, shadow_seconds, shadow_share"))
+
+
 class _Metrics:
     """The service's Prometheus series, in a registry of its own so several apps can share a process."""
 
@@ -165,6 +180,10 @@ class _StateCollector:
         backlog = GaugeMetricFamily("opscore_telemetry_backlog", "Prediction records accepted, not yet stored")
         backlog.add_metric([], stats.backlog if stats else 0)
         yield backlog
+        shadower = self._serving.shadower
+        shadow = CounterMetricFamily("opscore_shadow_dropped", "Shadow copies dropped because their queue was full")
+        shadow.add_metric([], shadower.dropped if shadower is not None else 0)
+        yield shadow
         production = GaugeMetricFamily("opscore_production_version", "1 for the version this replica serves",
                                        labels=["model_version"])
         loaded = self._serving.loaded_version()
@@ -192,6 +211,12 @@ class _Serving:
         self.tokens: tokens.TokenBook | None = None
         self.alert_evaluator: AlertEvaluator | None = None
         self.task_worker: TaskWorker | None = None
+        self.routing: RoutingFollower | None = None
+        self.shadower: Shadower | None = None
+        self.deployment_ticker: DeploymentTicker | None = None
+        # A candidate gets a batcher (and a thread) of its own, so a slow canary never holds up production.
+        self.candidate_batchers: dict[str, MicroBatcher] = {}
+        self._batchers_lock = threading.Lock()
         self._heap_lock = threading.Lock()
         # Request ids: a random per-start prefix and a counter (unique across replicas, cheap per row).
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -211,14 +236,30 @@ class _Serving:
         self.production = ProductionModel(self.settings, on_change=self.refreeze_heap)
         if self.settings.telemetry:
             self.writer = TelemetryWriter(self.settings, self.store).start()
+        self.routing = RoutingFollower(self.settings, load=self.production.get)
+        self.shadower = Shadower(self.writer, settings=self.settings)
         if self.settings.batching:
             self.batcher = MicroBatcher(self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000,
                                         observe=self.metrics.observe_batch)
         if self.settings.alert_evaluation_seconds > 0:
             self.alert_evaluator = AlertEvaluator(self.settings, telemetry_dropped=self.telemetry_dropped).start()
+        if self.settings.deploy_tick_seconds > 0:
+            self.deployment_ticker = DeploymentTicker(self.settings).start()
         if self.settings.serve_worker:
             self.task_worker = TaskWorker(self.settings, tick_hooks=tick_hooks(self.settings)).start()
         self.refreeze_heap()
+
+    def batcher_for(self, version: LoadedVersion, role: str | None) -> MicroBatcher | None:
+        """Production's batcher, or the candidate's own one (made on its first request)."""
+        if role != CANDIDATE or self.batcher is None:
+            return self.batcher
+        with self._batchers_lock:
+            batcher = self.candidate_batchers.get(version.version_id)
+            if batcher is None:
+                batcher = self.candidate_batchers[version.version_id] = MicroBatcher(
+                    self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000,
+                    observe=self.metrics.observe_batch)
+            return batcher
 
     def telemetry_dropped(self) -> int:
         return self.writer.stats.dropped if self.writer is not None else 0
@@ -244,8 +285,16 @@ class _Serving:
             self.alert_evaluator.stop()
         if self.task_worker is not None:
             self.task_worker.stop()
+        if self.deployment_ticker is not None:
+            self.deployment_ticker.stop()
         if self.batcher is not None:
             self.batcher.close()
+        for batcher in self.candidate_batchers.values():
+            batcher.close()
+        if self.routing is not None:
+            self.routing.close()
+        if self.shadower is not None:
+            self.shadower.close()
         if self.writer is not None and not self.writer.close(timeout=30):
             log.error("telemetry: %d prediction record(s) could not be written before shutdown",
                       self.writer.stats.backlog)
@@ -407,7 +456,47 @@ def create_app(settings: Settings) -> FastAPI:
             raise NotFoundError(f"unknown task action {action!r}; use run, cancel or retry")
         return (await run_in_threadpool(lambda: steer(settings, task_id, actor=actor))).to_dict()
 
+    @app.get("/deployments", summary="Deployments, newest first: strategy, status, stage, step and outcome")
+    async def list_deployments(limit: int = 100) -> list[dict[str, Any]]:
+        found = await run_in_threadpool(deployments.list_deployments, settings, min(max(limit, 1), 1000))
+        return [d.to_dict() for d in found]
+
+    @app.get("/deployments/{deployment_id}",
+             summary="One deployment: its stages with their figures, every analysis, switches and the shadow report")
+    async def get_deployment(deployment_id: str) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            found = deployments.get_deployment(settings, deployment_id)
+            body = found.to_dict()
+            if found.strategy == "shadow":
+                body["shadow_report"] = shadow_report(settings, deployment_id).to_dict()
+            return body
+        return await run_in_threadpool(read)
+
+    @app.post("/deployments", status_code=201,
+              summary="Start a deployment: validation and testing, then shadow, canary or blue-green")
+    async def start_deployment(body: DeploymentBody, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        found = await run_in_threadpool(lambda: deployments.start(settings, body.version, body.strategy, actor=actor,
+                                                                  options=body.options))
+        await run_in_threadpool(_follow_now, serving)
+        return found.to_dict()
+
+    @app.post("/deployments/{deployment_id}/{action}",
+              summary="pause, resume, promote (now) or abort a deployment; abort sends all traffic back")
+    async def steer_deployment(deployment_id: str, action: str, actor: Actor = Depends(require_admin)) -> dict[str, Any]:
+        found = await run_in_threadpool(lambda: deployments.act(settings, deployment_id, action, actor=actor))
+        await run_in_threadpool(_follow_now, serving)
+        return found.to_dict()
+
     return app
+
+
+def _follow_now(serving: _Serving) -> None:
+    """Apply a routing or alias change made here at once (other replicas follow within their poll)."""
+    try:
+        serving.routing.refresh()
+        serving.production.refresh()
+    except Exception as exc:  # noqa: BLE001 - the change committed; the pollers keep trying
+        log.warning("this replica could not apply the change yet: %s", exc)
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -446,22 +535,37 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         version = serving.production.current()
     except OpscoreError as exc:
         return _Answer({"detail": str(exc)}, 503)
-    label = version.version_id
     try:
         instances, ignored = _instances(_parse_json(await _read_body(request, settings.max_request_bytes)),
                                         settings.max_instances_per_request)
     except OpscoreError as exc:
-        metrics.errors.labels(label, "invalid").inc()
-        _refuse(serving, label, TOO_LARGE if isinstance(exc, TooLargeError) else MALFORMED_BODY)
+        metrics.errors.labels(version.version_id, "invalid").inc()
+        _refuse(serving, version.version_id, TOO_LARGE if isinstance(exc, TooLargeError) else MALFORMED_BODY)
         return _Answer({"detail": str(exc)}, exc.http_status)
 
+    # Route before batching, so a micro-batch only ever holds one version's requests.
+    request_ids = [serving.request_id() for _ in instances]
+    route = serving.routing.current()
+    key = request.headers.get(ROUTING_KEY_HEADER) or request_ids[0]
+    role = route.split.role_for(key) if route.split.deployment_id else None
+    if role == CANDIDATE and route.candidate is not None:
+        version = route.candidate
+    elif role is not None:
+        role = PRODUCTION
+    deployment_id = route.split.deployment_id
+    label = version.version_id
+    batcher = serving.batcher_for(version, role)
+    if arrival is not None and batcher is not serving.batcher:
+        serving.batcher.leave(arrival)
+        arrival = None
+
     try:
-        checked = await _validate_and_score(serving, version, instances, arrival)
+        checked = await _validate_and_score(batcher, version, instances, arrival)
     except Exception as exc:  # noqa: BLE001 - a model failure is answered and logged, never a traceback
         message = f"the model failed: {type(exc).__name__}: {exc}"
         log.warning("version %s: %s", label, message)
         metrics.errors.labels(label, "model").inc(len(instances))
-        _log(serving, version, instances, None, arrived, message)
+        _log(serving, version, instances, None, arrived, message, request_ids, deployment_id, role)
         return _Answer({"detail": message, "version": label}, 500)
     if checked.errors:
         metrics.errors.labels(label, "invalid").inc(len({p.row for p in checked.errors}))
@@ -475,9 +579,11 @@ async def _predict_now(serving: _Serving, request: Request, arrived: float, arri
         metrics.schema_warnings.labels(label).inc()
     warnings += [str(p) for p in checked.warnings[:_MAX_LISTED_PROBLEMS]]
     scores = checked.scores
-    request_ids = _log(serving, version, instances, scores, arrived, None)
+    _log(serving, version, instances, scores, arrived, None, request_ids, deployment_id, role)
     metrics.latency.labels(label).observe(time.perf_counter() - arrived)
     metrics.predictions.labels(label).inc(len(instances))
+    if route.shadow is not None and route.split.shadows(key):  # after answering, never instead of it
+        serving.shadower.submit(route.shadow, deployment_id, instances, request_ids)
     return _Answer({"predictions": scores.predictions, "probabilities": scores.probabilities,
                     "version": label, "request_ids": request_ids, "warnings": warnings})
 
@@ -491,11 +597,11 @@ class _Checked:
     scores: Scores | None
 
 
-async def _validate_and_score(serving: _Serving, version: LoadedVersion, instances: list[Any],
+async def _validate_and_score(batcher: MicroBatcher | None, version: LoadedVersion, instances: list[Any],
                               arrival: Arrival | None) -> _Checked:
     """Validate against ``version`` and score: micro-batched, or alone in a worker thread."""
-    if serving.batcher is not None:
-        outcome = await serving.batcher.predict(version, instances, arrival)
+    if batcher is not None:
+        outcome = await batcher.predict(version, instances, arrival)
         if outcome.errors:
             return _Checked(outcome.errors, outcome.warnings, None)
         scores = outcome.scores
@@ -538,19 +644,19 @@ def _refuse(serving: _Serving, version_id: str, reason: str, cells: dict[tuple[s
 
 
 def _log(serving: _Serving, version: LoadedVersion, instances: list[dict[str, Any]], scores: Scores | None,
-         arrived: float, error: str | None) -> list[str]:
+         arrived: float, error: str | None, request_ids: list[str], deployment_id: str | None = None,
+         role: str | None = None) -> None:
     """Log one record per row with the request's own latency, the first row opening the request (so the
-    request counts once, with its rows); returns the rows' request ids."""
-    request_ids = [serving.request_id() for _ in instances]
+    request counts once, with its rows), with the deployment and role that answered it."""
     if serving.writer is None:
-        return request_ids
+        return
     at = time.time()
     latency_ms = (time.perf_counter() - arrived) * 1000
     names = version.schema.names
     features = [{name: instance.get(name) for name in names} for instance in instances]
     serving.writer.submit_many(request_records(version.version_id, features, scores, source="api",
-                                               latency_ms=latency_ms, request_ids=request_ids, at=at, error=error))
-    return request_ids
+                                               latency_ms=latency_ms, request_ids=request_ids, at=at, error=error,
+                                               deployment_id=deployment_id, role=role))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -658,8 +764,22 @@ def _health(serving: _Serving) -> dict[str, Any]:
                 "backlog": stats.backlog, "failures": stats.failures, "last_error": stats.last_error}
                if stats else {}),
         },
+        "routing": _routing_brief(serving),
         "batching": {"enabled": serving.batcher is not None, "max_size": serving.settings.batch_max_size,
                      "max_wait_ms": serving.settings.batch_max_wait_ms},
+    }
+
+
+def _routing_brief(serving: _Serving) -> dict[str, Any]:
+    route = serving.routing.current() if serving.routing is not None else None
+    shadower = serving.shadower
+    return {
+        "generation": route.generation if route else 0,
+        "applied_at": route.applied_at if route else None,
+        "split": route.split.to_dict() if route else None,
+        "last_error": serving.routing.last_error if serving.routing else None,
+        "shadow": {"submitted": shadower.submitted, "dropped": shadower.dropped, "backlog": shadower.backlog,
+                   "scored": shadower.scored} if shadower else None,
     }
 
 

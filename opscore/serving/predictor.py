@@ -224,12 +224,14 @@ class ProductionModel:
 
 def request_records(version_id: str, features: list[dict[str, Any]], scores: Scores | None, *, source: str,
                     latency_ms: float, request_ids: list[str], at: float, error: str | None = None,
-                    one_request: bool = True) -> list[PredictionRecord]:
+                    one_request: bool = True, deployment_id: str | None = None,
+                    role: str | None = None) -> list[PredictionRecord]:
     """Telemetry records for rows answered together: one per row, in the order given.
 
     With ``one_request`` the rows are one request of N rows (the first row opens it and carries its
     latency, so the request counts once); otherwise each row is a request of its own, timed by
-    ``latency_ms`` as its share of the call (batch scoring, the dashboard).
+    ``latency_ms`` as its share of the call (batch scoring, the dashboard). ``deployment_id`` and
+    ``role`` say which deployment routed the request and as what the answering version served.
     """
     probability = scores.positive_probability() if scores is not None else None
     n = len(features)
@@ -237,7 +239,7 @@ def request_records(version_id: str, features: list[dict[str, Any]], scores: Sco
         PredictionRecord(request_ids[i], at, version_id, source, latency_ms, "ok" if error is None else "error",
                          features[i], scores.predictions[i] if scores is not None else None,
                          probability[i] if probability is not None else None, error,
-                         (n if i == 0 else 0) if one_request else 1)
+                         (n if i == 0 else 0) if one_request else 1, deployment_id, role)
         for i in range(n)
     ]
 

@@ -103,6 +103,9 @@ class PredictionRecord:
     # Rows of the request this record opens; 0 for a request's later rows. The request's latency is
     # counted once, with its opening row, so a 64-row request is one request of 64 rows.
     request_rows: int = 1
+    # The deployment that routed the request and the role of the version that answered it.
+    deployment_id: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -380,7 +383,9 @@ class TelemetryWriter:
         deltas.refusals = dict(refused)
         deltas.rejected_cells = dict(cells)
         if self._planner is not None:
-            deltas.features = self._planner.deltas(batch)
+            # A shadow copy carries the features of the production row it copies: counting them twice
+            # would only double the cost (the shadow report compares the answers row by row).
+            deltas.features = self._planner.deltas([r for r in batch if r.source != "shadow"])
         return rows, deltas
 
     def _write_batch(self, batch: list[PredictionRecord], refused: dict[_RefusalKey, int],
@@ -453,6 +458,7 @@ def _rows_and_rollups(batch: list[PredictionRecord]) -> tuple[list[dict[str, Any
             "latency_ms": latency, "status": r.status, "features": _dumps(r.features),
             "prediction": None if r.prediction is None else _dumps(r.prediction),
             "probability": r.probability, "error": r.error, "request_rows": r.request_rows,
+            "deployment_id": r.deployment_id, "role": r.role,
         })
         key = (int(r.at // 60), r.version_id, r.source)
         entry = rollups.get(key)

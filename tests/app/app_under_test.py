@@ -11,7 +11,7 @@ from opscore.access.actors import Actor
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 OPERATOR = Actor("alice", "operator", "dashboard")
 PAGES = ["pages/overview.py", "pages/live.py", "pages/latency.py", "pages/drift.py", "pages/versions.py", "pages/retrain.py",
-         "pages/maintenance.py"]
+         "pages/maintenance.py", "pages/deployments.py"]
 
 
 def run_page(page: str | None = None, actor: Actor | None = None) -> AppTest:
