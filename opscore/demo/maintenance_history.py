@@ -13,6 +13,7 @@ whose re-check a day later passes because the operator ran the chmod the finding
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,23 @@ def build_maintenance_history(settings: Settings, actor: Actor, now: float, *, d
     add_token(settings, actor, "label-partner", "feedback")
     token_file = Path(next(t.source for t in list_tokens(settings) if t.name == "label-partner"))
     token_file.chmod(0o644)
+    # The planted backup failure is recorded on its task's attempt; the worker's warning would only
+    # interrupt the demo's progress display.
+    worker_log = logging.getLogger("opscore.operations.worker")
+    level = worker_log.level
+    worker_log.setLevel(logging.ERROR)
+    try:
+        ran, failed_then_retried = _run_week(settings, now, days, moments, broken, token_file, progress)
+    finally:
+        worker_log.setLevel(level)
+    progress("maintenance history done", 1.0)
+    misplaced.unlink(missing_ok=True)
+    token_file.chmod(0o600)
+    return MaintenanceHistory(len(moments), ran, failed_then_retried)
+
+
+def _run_week(settings: Settings, now: float, days: float, moments: list[tuple[float, str]], broken: Settings,
+              token_file: Path, progress: Callable[[str, float], None]) -> tuple[int, str | None]:
     failed_then_retried: str | None = None
     ran = 0
     for index, (moment, name) in enumerate(moments):
@@ -79,10 +97,7 @@ def build_maintenance_history(settings: Settings, actor: Actor, now: float, *, d
                 clock.advance(max(0.0, task.due_at - clock()))
             if task.procedure == "security_audit" and task.status == "success":
                 token_file.chmod(0o600)  # the operator follows the finding
-    progress("maintenance history done", 1.0)
-    misplaced.unlink(missing_ok=True)
-    token_file.chmod(0o600)
-    return MaintenanceHistory(len(moments), ran, failed_then_retried)
+    return ran, failed_then_retried
 
 
 class _Clock:
