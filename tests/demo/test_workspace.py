@@ -181,6 +181,11 @@ def test_the_drift_episode_shows_as_drifted_columns_in_opscore_drift_window(demo
     from opscore.monitoring.live_drift import live_drift
 
     settings, _, _ = demo
+    # The test's demo is 6 % of the real one's traffic: lower the small-window line to match.
+    monkeypatch.setenv("OPSCORE_DRIFT_MIN_ROWS", "20")
+    from opscore.config import replace
+
+    settings = replace(settings, drift_min_rows=20)
     calm = live_drift(settings, NOW - 10 * HOUR, NOW - 5 * HOUR)
     assert calm.version == "v2" and calm.rows > 0
     monkeypatch.setattr(monitoring_cli, "now", lambda: NOW)
